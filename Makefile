@@ -1,0 +1,53 @@
+# The course's commands. `make lab` opens the course, `make test` runs every test.
+# Both create .venv (Python 3.11+) when it is missing or older than pyproject.toml.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# JupyterLab refuses to start as root (as in a container) without --allow-root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
+
+.PHONY: setup lab test test-unit test-notebooks run bench assignments grade clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --progress-bar off -e '.[dev]'
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
+
+test: $(STAMP)
+	MPLBACKEND=Agg $(PY) -m pytest tests $(NOTEBOOKS) $(PYTEST_NB) -v -rs
+
+test-unit: $(STAMP)
+	MPLBACKEND=Agg $(PY) -m pytest tests -v -rs
+
+test-notebooks: $(STAMP)
+	MPLBACKEND=Agg $(PY) -m pytest $(NOTEBOOKS) $(PYTEST_NB) -v
+
+# Execute every notebook into build/ as .ipynb plus HTML.
+run: $(STAMP)
+	@mkdir -p build
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=900 --output-dir build $(NOTEBOOKS)
+	$(VENV)/bin/jupyter nbconvert --to html --output-dir build $(addprefix build/,$(notdir $(NOTEBOOKS)))
+
+bench: $(STAMP)
+	MPLBACKEND=Agg $(PY) scripts/bench.py
+
+# Student versions (solutions removed) in build/assignments/.
+assignments: $(STAMP)
+	$(PY) -m course_utils.grading assignments notebooks build/assignments
+
+# Grade a folder of submissions: make grade SUBMISSIONS=path/to/folder
+grade: $(STAMP)
+	$(PY) -m course_utils.grading grade $(SUBMISSIONS) --out build/grades.csv
+
+clean:
+	rm -rf build

@@ -1,0 +1,100 @@
+"""Find layers by name and record what they compute.
+
+Layers are named by the strings of `model.named_modules()` ("blocks.5.depthwise.act").
+`capture` records activations with forward hooks and always removes them.
+"""
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections import namedtuple
+
+import torch
+from torch import nn
+
+LayerInfo = namedtuple("LayerInfo", "name type shape")
+
+
+class LayerNotFoundError(KeyError):
+    """A layer name that the model does not have; the message lists the valid ones."""
+
+    def __str__(self):  # KeyError would print the message with quotes around it
+        return str(self.args[0])
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """Every named layer of the model, in definition order (the model itself excluded)."""
+    return [name for name, _ in model.named_modules() if name]
+
+
+def get_layer(model: nn.Module, name: str) -> nn.Module:
+    """The module called `name`; a wrong name is answered with close and valid names."""
+    modules = dict(model.named_modules())
+    if isinstance(name, str) and name and name in modules:
+        return modules[name]
+    names = layer_names(model)
+    close = difflib.get_close_matches(str(name), names, n=5, cutoff=0.5)
+    hint = f" Close names: {', '.join(close)}." if close else ""
+    listing = ", ".join(names) if len(names) <= 400 else ", ".join(names[:400]) + ", ..."
+    raise LayerNotFoundError(
+        f"{type(model).__name__} has no layer {name!r}.{hint} Valid layer names: {listing}"
+    )
+
+
+@contextlib.contextmanager
+def capture(model: nn.Module, layer_names, detach=True):
+    """Record the outputs of the named layers during forward passes.
+
+        with capture(model, ["stem.act", "blocks.5"]) as acts:
+            model(x)
+        acts["blocks.5"]  # the tensor that layer produced (the last call, if several)
+
+    detach=False keeps the activations in the autograd graph (needed for Grad-CAM).
+    The hooks are removed on exit, even when the block raises.
+    """
+    if isinstance(layer_names, str):
+        layer_names = [layer_names]
+    modules = [(n, get_layer(model, n)) for n in layer_names]  # validate all before hooking any
+    acts: dict[str, torch.Tensor] = {}
+    handles = []
+
+    def make_hook(n):
+        def hook(module, inputs, output):
+            acts[n] = output.detach() if detach and torch.is_tensor(output) else output
+
+        return hook
+
+    try:
+        for n, m in modules:
+            handles.append(m.register_forward_hook(make_hook(n)))
+        yield acts
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@torch.no_grad()
+def list_layers(model: nn.Module, input_size=224, leaves_only=False) -> list[LayerInfo]:
+    """(name, module type, output shape) for every layer, measured with one forward pass.
+
+    Shapes are for a (1, 3, input_size, input_size) input; a layer that is not run in the
+    forward pass (or returns no tensor) has shape None.
+    """
+    names = [n for n, m in model.named_modules() if n and (not leaves_only or not list(m.children()))]
+    param = next(model.parameters(), None)
+    x = torch.zeros(1, 3, input_size, input_size)
+    if param is not None:
+        x = x.to(param.device, param.dtype)
+    was_training = model.training
+    model.eval()
+    try:
+        with capture(model, names) as acts:
+            model(x)
+    finally:
+        model.train(was_training)
+    modules = dict(model.named_modules())
+    return [
+        LayerInfo(n, type(modules[n]).__name__,
+                  tuple(acts[n].shape) if n in acts and torch.is_tensor(acts[n]) else None)
+        for n in names
+    ]

@@ -1,0 +1,58 @@
+"""Test set-up: no network, a non-interactive matplotlib, an empty torch cache."""
+import ipaddress
+import os
+import socket
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+_real_connect = socket.socket.connect
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _is_local(host):
+    if host in ("localhost", "", None):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self, address):
+    if self.family == getattr(socket, "AF_UNIX", None) or _is_local(address[0]):
+        return _real_connect(self, address)
+    raise OSError(f"network access is blocked in the tests (tried {address})")
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    if isinstance(host, bytes):
+        host = host.decode()
+    if not _is_local(host):
+        raise socket.gaierror(f"network access is blocked in the tests (looked up {host!r})")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_network():
+    """Every test runs offline: connections beyond loopback fail at once."""
+    socket.socket.connect = _guarded_connect
+    socket.getaddrinfo = _guarded_getaddrinfo
+    yield
+    socket.socket.connect = _real_connect
+    socket.getaddrinfo = _real_getaddrinfo
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    """An empty torchvision weights cache."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path / "torch"
+
+
+@pytest.fixture(scope="session")
+def model():
+    from course_utils import load_model
+
+    return load_model()

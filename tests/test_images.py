@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import course_utils as cu
+from course_utils.images import BUNDLED, ImageLoadError
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_every_bundled_image_loads_as_rgb(name):
+    img = cu.load_image(name)
+    assert img.mode == "RGB" and min(img.size) > 16 and max(img.size) <= 1024
+
+
+def test_sample_images_name_their_source():
+    samples = cu.sample_images()
+    assert samples["chelsea"].startswith("scikit-image")
+    assert samples["china"].startswith("scikit-learn")
+    assert samples["grace_hopper"].startswith("matplotlib")
+
+
+def test_sizes():
+    assert cu.load_image("chelsea", size=224).size == (224, 224)
+    assert cu.load_image("chelsea", size=(100, 150)).size == (150, 100)  # (H, W) -> PIL (W, H)
+    big = Image.new("RGB", (3000, 1500), "red")
+    assert cu.load_image(big).size == (1024, 512)
+
+
+def test_modes_are_converted(tmp_path):
+    grey = Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8))
+    assert cu.load_image(grey).mode == "RGB"
+    rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 0))  # fully transparent -> white background
+    assert cu.load_image(rgba).getpixel((0, 0)) == (255, 255, 255)
+    pal = Image.new("P", (4, 4))
+    pal.putpalette([0, 0, 255] * 256)
+    assert cu.load_image(pal).getpixel((1, 1)) == (0, 0, 255)
+    deep = Image.fromarray(np.array([[0, 65535]], dtype=np.uint16))
+    assert cu.load_image(deep).getpixel((1, 0)) == (255, 255, 255)
+    assert cu.load_image("logo").mode == "RGB"  # a bundled RGBA image
+
+
+def test_sources_array_tensor_path_bytes(tmp_path):
+    a = (np.random.default_rng(0).random((10, 12, 3)) * 255).astype(np.uint8)
+    p = tmp_path / "x.png"
+    Image.fromarray(a).save(p)
+    from_path = cu.load_image(str(p))
+    assert np.array_equal(np.asarray(from_path), a)
+    assert np.array_equal(np.asarray(cu.load_image(p)), a)
+    assert np.array_equal(np.asarray(cu.load_image(p.read_bytes())), a)
+    assert np.array_equal(np.asarray(cu.load_image(a)), a)
+    assert np.array_equal(np.asarray(cu.load_image(a / 255.0)), a)
+    t = cu.to_tensor(from_path)
+    assert t.shape == (1, 3, 10, 12) and t.dtype == torch.float32 and 0 <= t.min() and t.max() <= 1
+    assert np.array_equal(np.asarray(cu.to_image(t)), a)
+    assert np.array_equal(np.asarray(cu.load_image(t)), a)
+
+
+def test_roundtrip_tensor_image():
+    x = torch.rand(1, 3, 5, 7)
+    y = cu.to_tensor(cu.to_image(x))
+    assert (x - y).abs().max() <= 0.5 / 255 + 1e-6
+
+
+def test_unreadable_file_names_the_file(tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not a picture")
+    with pytest.raises(ImageLoadError, match="notes.png") as e:
+        cu.load_image(str(bad))
+    assert "not an image format" in str(e.value)
+
+
+def test_truncated_file_is_reported(tmp_path):
+    p = tmp_path / "cut.jpg"
+    cu.load_image("chelsea").save(p)
+    p.write_bytes(p.read_bytes()[:2000])
+    with pytest.raises(ImageLoadError, match="cut.jpg"):
+        cu.load_image(str(p))
+
+
+def test_missing_name_suggests_bundled():
+    with pytest.raises(ImageLoadError, match="'chelsea'"):
+        cu.load_image("chelsae")
+    with pytest.raises(ImageLoadError, match="no such file|neither"):
+        cu.load_image("/nonexistent/cat.png")
+
+
+def test_url_offline_is_a_clear_error():
+    with pytest.raises(ImageLoadError, match="offline"):
+        cu.load_image("https://example.org/cat.jpg")
+
+
+def test_bad_arrays_and_types():
+    with pytest.raises(ImageLoadError, match="shape"):
+        cu.load_image(np.zeros((2, 3, 4, 5)))
+    with pytest.raises(ImageLoadError, match=r"\[0, 1\]"):
+        cu.load_image(np.full((4, 4), -7.0))
+    with pytest.raises(ImageLoadError, match="batch"):
+        cu.load_image(torch.rand(2, 3, 4, 4))
+    with pytest.raises(ImageLoadError, match="dict"):
+        cu.load_image({})
+    with pytest.raises(ValueError, match="batch"):
+        cu.to_image(torch.rand(2, 3, 4, 4))
+
+
+def test_grid_draws_titled_panels():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = cu.grid([cu.load_image("coffee"), torch.rand(1, 3, 8, 8), torch.rand(8, 8)], titles=["a", "b", "c"])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:3] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="titles"):
+        cu.grid([torch.rand(8, 8)], titles=["a", "b"])
+    cu.show(torch.rand(3, 3, 8, 8))  # a batch; closes the figure under Agg

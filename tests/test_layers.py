@@ -1,0 +1,62 @@
+import pytest
+import torch
+from torch import nn
+
+import course_utils as cu
+from course_utils.layers import LayerNotFoundError
+
+
+def _hooks(model):
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules())
+
+
+def test_get_layer_and_error_lists_valid_names(model):
+    assert isinstance(cu.get_layer(model, "stem.conv"), nn.Conv2d)
+    with pytest.raises(LayerNotFoundError) as e:
+        cu.get_layer(model, "blocks.5.depthwise.actt")
+    msg = str(e.value)
+    assert "blocks.5.depthwise.act" in msg and "Valid layer names" in msg and "head.conv" in msg
+
+
+def test_list_layers_shapes(model):
+    layers = {info.name: info for info in cu.list_layers(model, input_size=224)}
+    assert layers["stem.conv"].shape == (1, 32, 112, 112)
+    assert layers["blocks.15"].shape == (1, 320, 7, 7)
+    assert layers["head.act"].shape == (1, 1280, 7, 7)
+    assert layers["classifier"].shape == (1, 1000)
+    assert layers["blocks.3.depthwise.act"].type == "ReLU6"
+    assert model.training is False and _hooks(model) == 0
+
+
+def test_capture_records_and_removes_hooks(model):
+    x = torch.rand(1, 3, 64, 64)
+    with cu.capture(model, ["stem.act", "head.act"]) as acts:
+        logits = model(x)
+    assert acts["stem.act"].shape == (1, 32, 32, 32)
+    assert acts["stem.act"].min() >= 0 and acts["stem.act"].max() <= 6  # ReLU6
+    # the recorded head activation gives the logits through pool + classifier
+    assert torch.allclose(model.classifier(acts["head.act"].mean((2, 3))), logits, atol=1e-5)
+    assert _hooks(model) == 0
+
+
+def test_capture_removes_hooks_after_an_exception(model):
+    with pytest.raises(RuntimeError, match="boom"):
+        with cu.capture(model, ["stem.act", "blocks.2"]):
+            model(torch.rand(1, 3, 32, 32))
+            raise RuntimeError("boom")
+    assert _hooks(model) == 0
+
+
+def test_capture_wrong_name_hooks_nothing(model):
+    with pytest.raises(LayerNotFoundError):
+        with cu.capture(model, ["stem.act", "nope"]):
+            pass
+    assert _hooks(model) == 0
+
+
+def test_capture_keeps_graph_when_asked(model):
+    x = torch.rand(1, 3, 32, 32, requires_grad=True)
+    with cu.capture(model, "blocks.4", detach=False) as acts:
+        model(x)
+    acts["blocks.4"].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
