@@ -70,13 +70,23 @@ def predict(model, image, topk=5, size=224):
     return predict_batch(model, _as_batch(image, size)[:1], topk)[0]
 
 
+def top_k(logits, k=5):
+    """(probabilities, indices) of the k most likely classes, from logits of shape (C,) or (N, C).
+
+    Probabilities are the softmax of the logits: p_i = exp(s_i) / sum_j exp(s_j).
+    """
+    if k > logits.shape[-1]:
+        raise ValueError(f"k={k} is larger than the number of classes ({logits.shape[-1]})")
+    p, idx = torch.softmax(logits, dim=-1).topk(k, dim=-1)
+    return p, idx
+
+
 @torch.no_grad()
 def predict_batch(model, x, topk=5):
     """Top-k [(label, probability), ...] for each image of a (N,3,H,W) batch."""
     param = next(model.parameters(), None)
     if param is not None:
         x = x.to(param.device, param.dtype)
-    probs = torch.softmax(model(x), dim=1)
-    p, idx = probs.topk(topk, dim=1)
+    p, idx = top_k(model(x), topk)
     labels = imagenet_labels()
     return [[(labels[i], float(q)) for q, i in zip(pr.tolist(), ix.tolist())] for pr, ix in zip(p, idx)]

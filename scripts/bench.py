@@ -1,0 +1,86 @@
+"""`make bench`: time every notebook and the course's expensive functions; print one table.
+
+Budgets come from the issues (2 CPU cores). Each scripts/bench_<topic>.py adds rows through a list
+BENCHES = [(what, budget_seconds_or_None, function)], where the function returns the measured
+seconds, or (seconds, note) to print a rate or a ratio beside it.
+
+    python scripts/bench.py                 # everything
+    python scripts/bench.py --no-notebooks  # functions only
+    python scripts/bench.py --only 03       # notebooks and benches whose name contains "03"
+"""
+import argparse
+import glob
+import importlib.util
+import os
+import sys
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOTEBOOK_BUDGETS = {"00": 30, "01": 90, "02": 90, "03": 90, "04": 90, "05": 120, "06": 120,
+                    "07": 120, "08": 150, "09": 120, "10": 90}
+
+
+def time_notebook(path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    t0 = time.perf_counter()
+    NotebookClient(nb, timeout=900, kernel_name="python3",
+                   resources={"metadata": {"path": os.path.dirname(path)}}).execute()
+    return time.perf_counter() - t0
+
+
+def timed(fn, repeat=1):
+    """Best-of-`repeat` wall time of fn()."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--no-notebooks", action="store_true")
+    p.add_argument("--only", default="")
+    args = p.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    rows = []
+
+    def add(what, seconds, budget, note=""):
+        ok = "" if budget is None else ("ok" if seconds <= budget else "OVER")
+        rows.append((what, f"{seconds:8.2f} s", "" if budget is None else f"{budget:6.0f} s", ok, note))
+        print(f"  {what}: {seconds:.2f} s {note}", file=sys.stderr, flush=True)
+
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    for path in sorted(glob.glob(os.path.join(ROOT, "scripts", "bench_*.py"))):
+        spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        for what, budget, fn in mod.BENCHES:
+            if args.only and args.only not in what:
+                continue
+            out = fn()
+            seconds, note = out if isinstance(out, tuple) else (out, "")
+            add(what, seconds, budget, note)
+    if not args.no_notebooks:
+        for path in sorted(glob.glob(os.path.join(ROOT, "notebooks", "[0-9]*.ipynb"))):
+            name = os.path.basename(path)
+            if args.only and args.only not in name:
+                continue
+            add(f"notebook {name}", time_notebook(path), NOTEBOOK_BUDGETS.get(name[:2]))
+    widths = [max(len(r[i]) for r in rows + [("what", "measured", "budget", "", "note")]) for i in range(5)]
+    header = ("what", "measured", "budget", "", "note")
+    print(f"\nBenchmarks on {os.cpu_count()} CPU cores, torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    for r in [header, tuple("-" * w for w in widths)] + rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    over = [r[0] for r in rows if r[3] == "OVER"]
+    print(f"\n{len(rows)} measured, {len(over)} over budget" + (f": {', '.join(over)}" if over else ""))
+
+
+if __name__ == "__main__":
+    main()

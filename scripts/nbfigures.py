@@ -1,0 +1,64 @@
+"""Execute notebooks and save every figure they draw as PNG, to look at them.
+
+    python scripts/nbfigures.py notebooks/03_occlusion_saliency.ipynb [--out build/figures]
+
+Writes build/figures/<notebook>/<cell>_<k>.png and prints the time each notebook took.
+With --gallery docs/gallery, the figure of the cell tagged "gallery" is also saved there,
+900 px wide at most, as <notebook>.png: the README's gallery is made by the notebooks' own code.
+"""
+import argparse
+import base64
+import os
+import time
+
+import nbformat
+from nbclient import NotebookClient
+
+
+def save_gallery(png, dest, width=900):
+    import io
+
+    from PIL import Image
+
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    if img.width > width:
+        img = img.resize((width, round(img.height * width / img.width)), Image.Resampling.LANCZOS)
+    img.save(dest, optimize=True)
+    print(f"gallery: {dest}")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("notebooks", nargs="+")
+    p.add_argument("--out", default="build/figures")
+    p.add_argument("--gallery", default=None)
+    args = p.parse_args()
+    for path in args.notebooks:
+        nb = nbformat.read(path, as_version=4)
+        t0 = time.time()
+        NotebookClient(nb, timeout=900, kernel_name="python3",
+                       resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}}).execute()
+        took = time.time() - t0
+        folder = os.path.join(args.out, os.path.basename(path)[:-6])
+        os.makedirs(folder, exist_ok=True)
+        n = 0
+        for i, cell in enumerate(nb.cells):
+            for k, o in enumerate(cell.get("outputs", [])):
+                data = o.get("data", {})
+                if "image/png" in data:
+                    png = base64.b64decode(data["image/png"])
+                    with open(os.path.join(folder, f"cell{i:02d}_{k}.png"), "wb") as f:
+                        f.write(png)
+                    n += 1
+                    if args.gallery and "gallery" in cell.metadata.get("tags", []):
+                        save_gallery(png, os.path.join(args.gallery, os.path.basename(path)[:-6] + ".png"))
+                        cell.metadata["tags"] = []  # the first figure of the cell only
+                text = o.get("text") or data.get("text/plain")
+                if text:
+                    print(f"[cell {i}] " + ("".join(text) if isinstance(text, list) else text)[:1500].rstrip())
+        print(f"{path}: {took:.1f} s, {n} figures in {folder}")
+
+
+if __name__ == "__main__":
+    main()
