@@ -1,0 +1,221 @@
+"""The image optimizer, its objectives, transforms and image operations."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import course_utils.objectives as O
+import course_utils.transforms as T
+from course_utils.objectives import Context
+from course_utils.optimize import (OptimizationError, clip_small_contributions, clip_small_pixels, evaluate,
+                                   optimize_image)
+
+
+def tiny_cnn(seed=0):
+    torch.manual_seed(seed)
+    net = nn.Sequential()
+    net.add_module("conv1", nn.Conv2d(3, 8, 3, padding=1))
+    net.add_module("relu1", nn.ReLU())
+    net.add_module("conv2", nn.Conv2d(8, 8, 3, padding=1, stride=2))
+    net.add_module("relu2", nn.ReLU())
+    net.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    net.add_module("flat", nn.Flatten())
+    net.add_module("fc", nn.Linear(8, 1000))
+    return net.eval()
+
+
+def _hooks(model):
+    return sum(len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def ctx_of(x, acts=None, logits=None):
+    return Context(x, acts or {}, logits if logits is not None else torch.zeros(1, 1000))
+
+
+# ---------------------------------------------------------------- objectives
+
+def test_objectives_compose_like_numbers():
+    x = torch.rand(1, 3, 4, 4)
+    acts = {"a": torch.rand(1, 2, 3, 3), "b": torch.rand(1, 2, 3, 3)}
+    ctx = ctx_of(x, acts)
+    a, b = O.channel("a", 1), O.channel("b", 0)
+    va, vb = float(acts["a"][:, 1].mean()), float(acts["b"][:, 0].mean())
+    assert float((a + 0.1 * b)(ctx)) == pytest.approx(va + 0.1 * vb)
+    assert float((a - b)(ctx)) == pytest.approx(va - vb)
+    assert float((-a)(ctx)) == pytest.approx(-va)
+    assert float((a / 2 + 1)(ctx)) == pytest.approx(va / 2 + 1)
+    assert float((3 - a)(ctx)) == pytest.approx(3 - va)
+    assert (a + 0.1 * b).layers == {"a", "b"}
+
+
+def test_penalties_against_hand_worked_values():
+    x = torch.tensor([[[[0.0, 1.0], [1.0, 1.0]]]])  # one channel, 2x2
+    # TV: one position (0,0): dx = 1, dy = 1 -> (1 + 1)^(beta/2)
+    assert float(O.tv_penalty(x, beta=2)) == pytest.approx(2.0)
+    assert float(O.tv_penalty(x, beta=1)) == pytest.approx(2 ** 0.5, rel=1e-5)
+    # 3x3 ramp: x[i,j] = j -> dx = 1, dy = 0 on the 4 positions
+    ramp = torch.arange(3.0).repeat(3, 1).view(1, 1, 3, 3)
+    assert float(O.tv_penalty(ramp)) == pytest.approx(1.0)
+    img = torch.tensor([0.0, 0.5, 1.0, 0.75]).view(1, 1, 2, 2)
+    assert float(O.l2()(ctx_of(img))) == pytest.approx((0.25 + 0 + 0.25 + 0.0625) / 4)
+    assert float(O.alpha_norm(3)(ctx_of(img))) == pytest.approx((0.125 + 0 + 0.125 + 0.015625) / 4)
+
+
+def test_feature_distance_and_deepdream_gradient():
+    target = torch.rand(1, 4, 5, 5)
+    a = target.clone().requires_grad_(True)
+    d = O.feature_distance("l", target)(ctx_of(None, {"l": a}))
+    assert float(d.detach()) == 0
+    a2 = (2 * target).requires_grad_(True)
+    assert float(O.feature_distance("l", target)(ctx_of(None, {"l": a2}))) == pytest.approx(1.0)
+    # DeepDream: the gradient of the objective w.r.t. the activation is the activation (over N)
+    act = torch.randn(1, 4, 5, 5, requires_grad=True)
+    O.layer_l2("l")(ctx_of(None, {"l": act})).backward()
+    assert torch.allclose(act.grad, act.detach() / act.numel())
+
+
+def test_class_logit_by_name():
+    logits = torch.zeros(1, 1000)
+    logits[0, 9] = 3.0
+    assert float(O.class_logit("ostrich")(ctx_of(None, logits=logits))) == 3.0
+    with pytest.raises(ValueError, match="ostrich"):
+        O.class_logit("ostrch")
+
+
+# ---------------------------------------------------------------- transforms and image operations
+
+def test_blur_matches_scipy():
+    from scipy.ndimage import gaussian_filter
+
+    x = torch.rand(1, 3, 20, 17, generator=torch.Generator().manual_seed(0))
+    for sigma in (0.5, 1.0, 2.0):
+        ours = T.gaussian_blur(x, sigma)[0].numpy()
+        ref = np.stack([gaussian_filter(c, sigma, mode="mirror", truncate=4.0) for c in x[0].numpy()])
+        assert np.allclose(ours, ref, atol=1e-5), sigma
+
+
+def test_jitter_is_a_seeded_shift():
+    x = torch.rand(1, 3, 10, 10)
+    t = T.jitter(3)
+    a = t(x, torch.Generator().manual_seed(1))
+    b = t(x, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+    assert torch.equal(a.flatten().sort().values, x.flatten().sort().values)  # a permutation of the pixels
+    shifts = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)]
+    assert any(torch.equal(a, torch.roll(x, s, dims=(-2, -1))) for s in shifts)
+
+
+def test_scale_and_rotate():
+    x = torch.rand(1, 3, 40, 40)
+    g = torch.Generator().manual_seed(0)
+    sizes = {T.random_scale((0.5, 1.0))(x, g).shape[-1] for _ in range(20)}
+    assert sizes == {20, 40}
+    assert torch.allclose(T.random_rotate(0)(x, g), x, atol=1e-5)
+    y = T.random_rotate(30)(x, g)
+    assert y.shape == x.shape and not torch.allclose(y, x)
+
+
+def test_clip_small_pixels_follows_its_definition():
+    x = torch.rand(1, 3, 6, 7, generator=torch.Generator().manual_seed(0))
+    out = clip_small_pixels(x, 30)
+    norms = np.linalg.norm(x[0].numpy() - 0.5, axis=0)
+    thr = np.percentile(norms, 30)
+    for i in range(6):
+        for j in range(7):
+            expected = np.full(3, 0.5) if norms[i, j] < thr else x[0, :, i, j].numpy()
+            assert np.allclose(out[0, :, i, j].numpy(), expected)
+    assert (norms < thr).sum() == 13  # the 30th percentile of 42 values sits at sorted index 0.3 * 41 = 12.3
+
+
+def test_clip_small_contributions_follows_its_definition():
+    x = torch.rand(1, 3, 5, 5, generator=torch.Generator().manual_seed(1))
+    grad = torch.randn(1, 3, 5, 5, generator=torch.Generator().manual_seed(2))
+    out = clip_small_contributions(x, grad, 50)
+    contrib = np.abs((x[0].numpy() - 0.5) * grad[0].numpy()).sum(0)
+    thr = np.percentile(contrib, 50)
+    grey = contrib < thr
+    assert np.allclose(out[0].numpy()[:, grey], 0.5)
+    assert np.allclose(out[0].numpy()[:, ~grey], x[0].numpy()[:, ~grey])
+
+
+# ---------------------------------------------------------------- the loop
+
+@pytest.mark.parametrize("optimizer,lr", [("adam", 0.05), ("sgd", 50.0), ("lbfgs", 0.5), ("normalized", 0.02)])
+def test_optimizer_raises_the_objective(optimizer, lr):
+    net = tiny_cnn()
+    obj = O.channel("conv2", 3) - 0.1 * O.l2()
+    history = []
+    x = optimize_image(net, obj, size=24, steps=25, lr=lr, optimizer=optimizer, history=history, progress=False)
+    assert x.shape == (1, 3, 24, 24) and 0 <= x.min() and x.max() <= 1
+    assert len(history) == 25
+    assert history[-1] > history[0] + 0.05, (history[0], history[-1])
+    assert evaluate(net, obj, x) > evaluate(net, obj, torch.full_like(x, 0.5))
+
+
+def test_fourier_parameterization_and_transforms():
+    net = tiny_cnn()
+    history = []
+    x = optimize_image(net, O.channel("relu1", 2), size=(20, 28), steps=20, lr=0.1, param="fourier",
+                       transforms=T.standard(jitter_px=2), history=history, progress=False)
+    assert x.shape == (1, 3, 20, 28) and 0 <= x.min() and x.max() <= 1
+    assert history[-1] > history[0]
+
+
+def test_seeds_reproduce_exactly():
+    net = tiny_cnn()
+    kw = dict(size=24, steps=5, transforms=T.standard(jitter_px=2), clip_pixels=10, blur_every=2, progress=False)
+    a = optimize_image(net, O.channel("conv2", 1), seed=3, **kw)
+    b = optimize_image(net, O.channel("conv2", 1), seed=3, **kw)
+    c = optimize_image(net, O.channel("conv2", 1), seed=4, **kw)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_octaves_keep_size_and_carry_detail():
+    net = tiny_cnn()
+    start = torch.rand(1, 3, 40, 30)
+    # with no steps, the detail is zero at every octave and the start comes back
+    same = optimize_image(net, O.channel("conv2", 0), image=start, size=None, steps=0, octaves=3, progress=False)
+    assert torch.allclose(same, start, atol=1e-6)
+    seen = []
+    out = optimize_image(net, O.channel("conv2", 0), image=start, size=None, steps=2, octaves=3, octave_scale=2,
+                         progress=False, callback=lambda s, x, v: seen.append(tuple(x.shape[-2:])), callback_every=2)
+    assert out.shape == start.shape
+    assert seen == [(10, 8), (20, 15), (40, 30)]
+
+
+def test_nan_and_explosion_stop_with_a_clear_message():
+    net = tiny_cnn()
+    nan = O.Objective(lambda ctx: ctx.image.sum() * float("nan"), name="nan")
+    with pytest.raises(OptimizationError, match="NaN|nan"):
+        optimize_image(net, nan, size=16, steps=3, progress=False)
+    huge = O.Objective(lambda ctx: ctx.image.sum() * 1e15, name="huge")
+    with pytest.raises(OptimizationError, match="step size"):
+        optimize_image(net, huge, size=16, steps=3, progress=False)
+
+
+def test_model_is_left_unchanged_even_after_an_error():
+    net = tiny_cnn()
+    net.train()
+    net.fc.weight.requires_grad_(True)
+    net.conv1.weight.requires_grad_(False)
+    flags = [p.requires_grad for p in net.parameters()]
+    optimize_image(net, O.channel("conv2", 0), size=16, steps=2, progress=False)
+    bad = O.Objective(lambda ctx: ctx.acts["conv2"].sum() * float("inf"), {"conv2"})
+    with pytest.raises(OptimizationError):
+        optimize_image(net, bad, size=16, steps=2, progress=False)
+    assert net.training and [p.requires_grad for p in net.parameters()] == flags
+    assert _hooks(net) == 0 and all(p.grad is None for p in net.parameters())
+
+
+def test_bad_arguments_are_clear():
+    net = tiny_cnn()
+    with pytest.raises(TypeError, match="Objective"):
+        optimize_image(net, lambda ctx: 0, progress=False)
+    with pytest.raises(ValueError, match="optimizer"):
+        optimize_image(net, O.channel("conv2", 0), size=16, steps=1, optimizer="rmsprop", progress=False)
+    with pytest.raises(ValueError, match="fourier"):
+        optimize_image(net, O.channel("conv2", 0), size=16, param="fourier", octaves=2, progress=False)
+    from course_utils.layers import LayerNotFoundError
+
+    with pytest.raises(LayerNotFoundError, match="conv2"):
+        optimize_image(net, O.channel("conv3", 0), size=16, steps=1, progress=False)
