@@ -10,7 +10,9 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: setup lab test test-unit test-notebooks run bench assignments grade clean
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: setup lab test test-unit test-notebooks test-browser run bench assignments grade clean
 
 setup: $(STAMP)
 
@@ -31,6 +33,12 @@ test-unit: $(STAMP)
 
 test-notebooks: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest $(NOTEBOOKS) $(PYTEST_NB) -v
+
+# JupyterLab in headless Chromium (Debian's package, installed when missing), driven by Playwright.
+test-browser: $(STAMP)
+	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for the browser test"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+	$(PY) -m pytest tests_browser -v -rs
 
 # Execute every notebook into build/ as .ipynb plus HTML.
 run: $(STAMP)

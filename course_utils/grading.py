@@ -202,8 +202,8 @@ def check(exercise_id: str, fn: Callable, seed: int = 0) -> CheckResult:
     if path:
         with open(path, "a") as f:
             f.write(json.dumps(result.__dict__) + "\n")
-    mark = {PASSED: "\u2705", FAILED: "\u274c", NOT_ATTEMPTED: "\u270f\ufe0f"}[result.status]
-    print(f"{mark} {exercise_id}: {result.message}")
+    mark = {PASSED: "\033[32m\u2713", FAILED: "\033[31m\u2717", NOT_ATTEMPTED: "\033[33m\u270e"}[result.status]
+    print(f"{mark} {exercise_id}: {result.message}\033[0m")
     if result.status == FAILED and not path:
         raise ExerciseFailed(f"{exercise_id} failed. {result.message}")
     return result
