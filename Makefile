@@ -42,8 +42,7 @@ test-browser: $(STAMP)
 
 # Execute every notebook into build/ as .ipynb plus HTML.
 run: $(STAMP)
-	@mkdir -p build
-	$(VENV)/bin/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=900 --output-dir build $(NOTEBOOKS)
+	$(PY) scripts/run_notebooks.py --out build $(NOTEBOOKS)
 	$(VENV)/bin/jupyter nbconvert --to html --output-dir build $(addprefix build/,$(notdir $(NOTEBOOKS)))
 
 bench: $(STAMP)

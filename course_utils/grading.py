@@ -286,21 +286,14 @@ def exercises_in(nb: dict) -> list[str]:
     return ids
 
 
-def _execute(path, results_path, per_cell_timeout):
+def _execute(path, results_path, timeout):
     """Run one notebook to the end (in this process); exit 1 on an error in any cell."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from .runner import NotebookError, execute_file
 
-    os.environ[RESULTS_ENV] = results_path
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=per_cell_timeout, kernel_name="python3",
-                            resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
     try:
-        client.execute()
-    except CellExecutionError as e:
-        print(str(e).strip().splitlines()[-1] if str(e).strip() else "error", file=sys.stderr)
+        execute_file(path, timeout=timeout, env={RESULTS_ENV: results_path, "MPLBACKEND": "Agg"})
+    except NotebookError as e:
+        print(f"{e.ename}: {e.evalue} (cell {e.cell})", file=sys.stderr)
         sys.exit(1)
 
 

@@ -23,13 +23,10 @@ NOTEBOOK_BUDGETS = {"00": 30, "01": 90, "02": 90, "03": 90, "04": 90, "05": 120,
 
 
 def time_notebook(path):
-    import nbformat
-    from nbclient import NotebookClient
+    from course_utils.runner import execute_file
 
-    nb = nbformat.read(path, as_version=4)
     t0 = time.perf_counter()
-    NotebookClient(nb, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": os.path.dirname(path)}}).execute()
+    execute_file(path, timeout=900, env={"MPLBACKEND": "Agg"})
     return time.perf_counter() - t0
 
 

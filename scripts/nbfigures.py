@@ -11,8 +11,7 @@ import base64
 import os
 import time
 
-import nbformat
-from nbclient import NotebookClient
+from course_utils.runner import execute_file
 
 
 def save_gallery(png, dest, width=900):
@@ -35,10 +34,8 @@ def main():
     p.add_argument("--gallery", default=None)
     args = p.parse_args()
     for path in args.notebooks:
-        nb = nbformat.read(path, as_version=4)
         t0 = time.time()
-        NotebookClient(nb, timeout=900, kernel_name="python3",
-                       resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}}).execute()
+        nb = execute_file(path, timeout=900)
         took = time.time() - t0
         folder = os.path.join(args.out, os.path.basename(path)[:-6])
         os.makedirs(folder, exist_ok=True)

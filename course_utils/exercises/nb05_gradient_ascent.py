@@ -1,0 +1,48 @@
+"""Exercises of 05_gradient_ascent: one gradient-ascent step with the L2 penalty; clipping small pixels."""
+import torch
+from torch import nn
+
+from ..ascent import ascent_step
+from ..grading import Case, register
+from ..optimize import clip_small_pixels
+
+
+def tiny_classifier(seed):
+    """A small random CNN with 1000 outputs: fast stand-in for the ImageNet model in the checks."""
+    g = torch.Generator().manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1),
+                        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 1000))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    return net.eval()
+
+
+def _ascent_cases(rng):
+    cases = []
+    for k, (size, lr, lam) in enumerate([(16, 0.1, 1.0), (24, 0.05, 10.0), (12, 0.5, 0.0)]):
+        seed = int(rng.integers(1 << 30))
+        x = torch.from_numpy(rng.uniform(0.1, 0.9, (1, 3, size, size))).float()
+        target = int(rng.integers(1000))
+        cases.append(Case(f"{size}x{size} image, class {target}, lr={lr}, l2_weight={lam}",
+                          (tiny_classifier(seed), x, target, lr, lam)))
+    x = torch.from_numpy(rng.uniform(0, 1, (1, 3, 16, 16))).float()
+    cases.append(Case("class given by name ('ostrich')", (tiny_classifier(7), x, "ostrich", 0.1, 1.0)))
+    cases.append(Case("a large step: the result must be clamped to [0, 1]", (tiny_classifier(3), x, 5, 50.0, 1.0)))
+    return cases
+
+
+def _clip_cases(rng):
+    cases = []
+    for p in (10.0, 50.0, 90.0):
+        h, w = (int(v) for v in rng.integers(4, 20, 2))
+        x = torch.from_numpy(rng.uniform(0, 1, (1, 3, h, w))).float()
+        cases.append(Case(f"{h}x{w} image, percentile {p:g}", (x, p)))
+    x = torch.from_numpy(rng.uniform(0, 1, (1, 3, 8, 8))).float()
+    cases.append(Case("percentile 0: nothing is clipped", (x, 0.0)))
+    cases.append(Case("percentile 100: all but the largest pixel are set to grey", (x, 100.0)))
+    return cases
+
+
+register("05.ascent_step", ascent_step, _ascent_cases)
+register("05.clip_small_pixels", clip_small_pixels, _clip_cases)

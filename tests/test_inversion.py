@@ -1,0 +1,140 @@
+"""Feature inversion: the loss, the regularized objective, the reconstruction."""
+import pytest
+import torch
+from torch import nn
+
+from course_utils import inversion
+from course_utils import objectives as O
+from course_utils.grading import check
+from course_utils.layers import LayerNotFoundError
+from course_utils.objectives import Context, tv_penalty
+
+
+def tiny_cnn(seed=0):
+    torch.manual_seed(seed)
+    net = nn.Sequential()
+    net.add_module("conv1", nn.Conv2d(3, 8, 3, padding=1))
+    net.add_module("relu1", nn.ReLU())
+    net.add_module("conv2", nn.Conv2d(8, 16, 3, padding=1, stride=2))
+    net.add_module("relu2", nn.ReLU())
+    net.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    net.add_module("flat", nn.Flatten())
+    net.add_module("fc", nn.Linear(16, 1000))
+    return net.eval()
+
+
+def _hooks(model):
+    return sum(len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def _image(size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    # a smooth image: low-resolution noise upsampled
+    return torch.nn.functional.interpolate(torch.rand(1, 3, 4, 4, generator=g), size=(size, size), mode="bilinear",
+                                           align_corners=False)
+
+
+def test_layer_code_is_the_layer_output():
+    net, x = tiny_cnn(), _image()
+    code = inversion.layer_code(net, x, "relu1")
+    assert torch.allclose(code, net[:2](x))
+    with pytest.raises(LayerNotFoundError, match="relu1"):
+        inversion.layer_code(net, x, "relu")
+
+
+@torch.no_grad()
+def test_inversion_loss_against_its_definition():
+    net, x, x0 = tiny_cnn(), _image(seed=1), _image(seed=2)
+    target = net[:4](x0)
+    expected = float((net[:4](x) - target).pow(2).sum() / target.pow(2).sum())
+    assert inversion.inversion_loss(net, x, "relu2", target) == pytest.approx(expected, rel=1e-5)
+    assert inversion.inversion_loss(net, x0, "relu2", target) == pytest.approx(0.0, abs=1e-10)
+    assert inversion.relative_error(net, x, x0, "relu2") == pytest.approx(expected, rel=1e-5)
+
+
+@torch.no_grad()
+def test_objective_is_minus_the_sum_of_loss_and_regularizers():
+    net, x, x0 = tiny_cnn(), _image(seed=1), _image(seed=2)
+    target = net[:2](x0)
+    ctx = Context(x, {"relu1": net[:2](x)}, None)
+    d = float((net[:2](x) - target).pow(2).sum() / target.pow(2).sum())
+    alpha = float((x - 0.5).abs().pow(6).mean())
+    tv = float(tv_penalty(x, 2.0))
+    obj = inversion.inversion_objective("relu1", target, tv=0.3, alpha=6, alpha_weight=7.0)
+    assert float(obj(ctx)) == pytest.approx(-(d + 7.0 * alpha + 0.3 * tv), rel=1e-5)
+    bare = inversion.inversion_objective("relu1", target, tv=0, alpha_weight=0)
+    assert float(bare(ctx)) == pytest.approx(-d, rel=1e-5)
+
+
+def test_invert_lowers_the_feature_distance_on_the_default_model(model):
+    x0 = _image(64)
+    start = (0.5 + 0.1 * torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    x = inversion.invert(model, x0, "blocks.2", steps=25, progress=False)
+    assert x.shape == x0.shape and 0 <= float(x.min()) and float(x.max()) <= 1
+    before = inversion.relative_error(model, start, x0, "blocks.2")
+    after = inversion.relative_error(model, x, x0, "blocks.2")
+    assert after < 0.5 * before
+
+
+def test_invert_takes_a_bundled_image_name_and_leaves_the_model_unchanged():
+    net = tiny_cnn()
+    x = inversion.invert(net, "coffee", "relu1", size=32, steps=3, progress=False)
+    assert x.shape == (1, 3, 32, 32)
+    assert not net.training and _hooks(net) == 0 and all(p.requires_grad for p in net.parameters())
+
+
+def test_seeds_reproduce_exactly():
+    net, x0 = tiny_cnn(), _image()
+    a = inversion.invert(net, x0, "relu2", steps=10, seed=3, progress=False)
+    b = inversion.invert(net, x0, "relu2", steps=10, seed=3, progress=False)
+    c = inversion.invert(net, x0, "relu2", steps=10, seed=4, progress=False)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_total_variation_weight_smooths_the_reconstruction():
+    net, x0 = tiny_cnn(), _image()
+    rough = inversion.invert(net, x0, "relu2", steps=40, tv=0, alpha_weight=0, progress=False)
+    smooth = inversion.invert(net, x0, "relu2", steps=40, tv=5.0, alpha_weight=0, progress=False)
+    assert float(tv_penalty(smooth)) < 0.5 * float(tv_penalty(rough))
+
+
+def test_alpha_norm_weight_keeps_pixels_away_from_the_extremes():
+    net, x0 = tiny_cnn(), _image()
+    free = inversion.invert(net, x0, "relu2", steps=40, tv=0, alpha_weight=0, lr=0.1, progress=False)
+    held = inversion.invert(net, x0, "relu2", steps=40, tv=0, alpha_weight=1e4, lr=0.1, progress=False)
+    alpha = O.alpha_norm(6)
+    assert float(alpha(Context(held, {}, None))) < float(alpha(Context(free, {}, None)))
+
+
+def test_bad_image_tensor_is_a_clear_error():
+    with pytest.raises(ValueError, match="shape"):
+        inversion.invert(tiny_cnn(), torch.rand(1, 1, 8, 8), "relu1", steps=1, progress=False)
+
+
+def test_the_exercises_accept_their_reference_and_reject_a_wrong_answer():
+    assert check("06.tv_penalty", tv_penalty)
+    assert check("06.inversion_loss", inversion.inversion_loss)
+
+    def tv_sum(x, beta=2.0):  # a sum where the definition asks for a mean
+        dx = x[..., :-1, 1:] - x[..., :-1, :-1]
+        dy = x[..., 1:, :-1] - x[..., :-1, :-1]
+        return (dx.pow(2) + dy.pow(2)).pow(beta / 2).sum()
+
+    with pytest.raises(AssertionError):
+        check("06.tv_penalty", tv_sum)
+
+
+def test_default_tv_weight_grows_with_the_stride_of_the_code(model):
+    assert inversion.tv_weight(model, "stem.act", 64) == pytest.approx(inversion.TV * 2 / 16)
+    assert inversion.tv_weight(model, "blocks.3", 64) == pytest.approx(inversion.TV * 8 / 16)
+    assert inversion.tv_weight(model, "blocks.15", 64) == pytest.approx(inversion.TV)
+    assert inversion.tv_weight(model, "classifier", 64) == pytest.approx(inversion.TV)
+
+
+def test_tv_auto_is_the_tv_weight_of_the_layer():
+    net, x0 = tiny_cnn(), _image()
+    auto = inversion.invert(net, x0, "relu2", steps=5, progress=False)
+    explicit = inversion.invert(net, x0, "relu2", steps=5, tv=inversion.tv_weight(net, "relu2", 32), progress=False)
+    assert torch.equal(auto, explicit)
+    with pytest.raises(ValueError, match="auto"):
+        inversion.invert(net, x0, "relu2", steps=1, tv="strong", progress=False)
