@@ -1,0 +1,448 @@
+"""Adversarial examples: images changed imperceptibly so that a network changes its mind.
+
+- `fooling_image`: push a photo towards a chosen class by gradient steps on the image until the
+  model says so (Szegedy et al. 2013, "Intriguing properties of neural networks"). It is the
+  course's image optimizer (`optimize_image`) maximizing log p(target), started at the photo.
+- `fgsm`: the fast gradient sign method (Goodfellow, Shlens & Szegedy 2015, "Explaining and
+  Harnessing Adversarial Examples"): one step of size eps along the sign of the loss gradient,
+
+      untargeted:  x' = clip(x + eps * sign(grad_x L(x, y)))     (raise the loss of the true label y)
+      targeted:    x' = clip(x - eps * sign(grad_x L(x, t)))     (lower the loss of the target label t)
+
+- `pgd`: many such steps of size alpha, each followed by a projection back onto the eps-ball
+  around x, optionally from a random start in that ball (Madry et al. 2018, "Towards Deep
+  Learning Models Resistant to Adversarial Attacks"); `iterative_fgsm` is the same without the
+  random start (Kurakin, Goodfellow & Bengio 2017, "Adversarial examples in the physical world").
+- `logistic_attack`: the linear explanation in numbers (Goodfellow et al. 2015): moving every
+  input by eps towards sign(w) raises the score w.x + b by eps * ||w||_1, which grows with the
+  dimension.
+
+Conventions: images in [0, 1], shape (N, 3, H, W); eps and step sizes in the same pixel units
+(8/255 is "8 grey levels"); every result is clamped to [0, 1] and lies within eps of x in the
+L-infinity norm; L is the cross-entropy of the logits. `target` is a class index or name (the
+same for every image) or a tensor of indices, one per image.
+
+FGSM and PGD keep a short loop of their own instead of calling `optimize_image`: a step along the
+sign of the gradient followed by a projection onto the eps-ball is an attack's update rule, not
+an objective to maximize with Adam.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .labels import class_index, class_name
+from .objectives import Objective
+from .optimize import optimize_image
+
+METHODS = ("fgsm", "iterative_fgsm", "pgd")
+
+
+# ---------------------------------------------------------------- checking the arguments
+
+def _as_batch(x):
+    if not torch.is_tensor(x):
+        raise TypeError(f"x must be an image tensor (N, 3, H, W) in [0, 1], got {type(x).__name__}; "
+                        "use course_utils.to_tensor(load_image(...)) for a file or a bundled photo")
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    if x.dim() != 4:  # (N, 3, H, W) for photos; any channel count works (digits are (N, 1, 8, 8))
+        raise ValueError(f"x must have shape (N, C, H, W) or (C, H, W), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a float tensor in [0, 1], got dtype {x.dtype}")
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(f"x must lie in [0, 1], got values in [{float(x.min()):.3g}, {float(x.max()):.3g}]")
+    return x.detach()
+
+
+def _targets(target, n, device):
+    """A (n,) long tensor of class indices from an index, a name, a list or a tensor."""
+    if (torch.is_tensor(target) and target.numel() != 1) or isinstance(target, (list, tuple)):
+        t = torch.as_tensor([class_index(c) for c in target] if isinstance(target, (list, tuple))
+                            else target.detach().long().flatten())
+        if len(t) != n:
+            raise ValueError(f"got {len(t)} targets for {n} images: give one class for all, or one per image")
+        return t.to(device)
+    return torch.full((n,), class_index(target), dtype=torch.long, device=device)
+
+
+def _per_image(value, n, name, device):
+    """eps or alpha as an (n, 1, 1, 1) tensor; a float, or one value per image."""
+    v = torch.as_tensor(value, dtype=torch.float32).flatten()
+    if v.numel() not in (1, n):
+        raise ValueError(f"{name} must be a number or one value per image ({n}), got {v.numel()} values")
+    if (v < 0).any() or (v > 1).any():
+        raise ValueError(f"{name} is in pixel units of [0, 1] (8 grey levels is 8/255 = 0.031), "
+                         f"got {v.tolist() if v.numel() < 5 else v}")
+    return v.to(device).expand(n).reshape(n, 1, 1, 1)
+
+
+@contextlib.contextmanager
+def _attack_mode(model):
+    """Eval mode and frozen parameters while attacking; the model is given back as it was."""
+    flags = [p.requires_grad for p in model.parameters()]
+    was_training = model.training
+    try:
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        yield
+    finally:
+        model.train(was_training)
+        for p, f in zip(model.parameters(), flags):
+            p.requires_grad_(f)
+
+
+def _device(model):
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def loss_gradient(model, x, labels):
+    """(loss per image, d loss / d x) for the cross-entropy of model(x) against `labels`."""
+    x = x.detach().clone().requires_grad_(True)
+    logits = model(x)
+    if labels.max() >= logits.shape[1]:
+        raise ValueError(f"class {int(labels.max())} does not exist: the model has {logits.shape[1]} classes")
+    losses = F.cross_entropy(logits, labels, reduction="none")
+    (grad,) = torch.autograd.grad(losses.sum(), x)  # the sum: each image gets its own gradient
+    return losses.detach(), grad
+
+
+def project(x_adv, x, eps):
+    """The closest image to x_adv that lies in [0, 1] and within eps of x (L-infinity)."""
+    return torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+
+
+# ---------------------------------------------------------------- the attacks
+
+def fgsm(model, x, target, eps, targeted=False):
+    """Fast gradient sign method: one step of size eps (pixel units) along sign(grad_x L).
+
+    target: the true label (untargeted: its loss goes up) or, with targeted=True, the class the
+    image should become (its loss goes down): an index, a name, or a tensor of one index per image.
+    Returns an image like x, in [0, 1], with |x' - x| <= eps everywhere.
+    """
+    shape, device = getattr(x, "shape", None), _device(model)
+    x = _as_batch(x).to(device)
+    labels = _targets(target, len(x), device)
+    eps = _per_image(eps, len(x), "eps", device)
+    with _attack_mode(model):
+        _, grad = loss_gradient(model, x, labels)
+    direction = -1.0 if targeted else 1.0
+    return project(x + direction * eps * grad.sign(), x, eps).reshape(shape)
+
+
+def pgd(model, x, target, eps, alpha, steps, targeted=False, random_start=True, seed=None, progress=False):
+    """Projected gradient descent: `steps` sign steps of size alpha, each projected back onto the
+    eps-ball around x (and [0, 1]); with random_start, from a uniform random point of that ball.
+
+    seed: seeds the random start (None: torch's global generator).
+    Returns an image like x, in [0, 1], with |x' - x| <= eps everywhere.
+    """
+    if int(steps) != steps or steps < 0:
+        raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
+    shape, device = getattr(x, "shape", None), _device(model)
+    x = _as_batch(x).to(device)
+    labels = _targets(target, len(x), device)
+    eps = _per_image(eps, len(x), "eps", device)
+    alpha = _per_image(alpha, len(x), "alpha", device)
+    direction = -1.0 if targeted else 1.0
+    x_adv = x.clone()
+    if random_start:
+        g = torch.Generator().manual_seed(seed) if seed is not None else None
+        noise = torch.rand(x.shape, generator=g).to(device) * 2 - 1  # uniform in [-1, 1]
+        x_adv = project(x + eps * noise, x, eps)
+    with _attack_mode(model):
+        for _ in tqdm(range(int(steps)), desc="PGD" if random_start else "iterative FGSM",
+                      disable=not progress, leave=False):
+            _, grad = loss_gradient(model, x_adv, labels)
+            x_adv = project(x_adv + direction * alpha * grad.sign(), x, eps)
+    return x_adv.reshape(shape)
+
+
+def random_sign_noise(x, eps, seed=0):
+    """The control experiment: x + eps * (random +1 or -1 per value), clamped to [0, 1]. Same
+    L-infinity size as FGSM, but not aligned with the gradient."""
+    x = _as_batch(x)
+    g = torch.Generator().manual_seed(seed)
+    signs = torch.randint(0, 2, x.shape, generator=g).to(x.device, x.dtype) * 2 - 1
+    return project(x + _per_image(eps, len(x), "eps", x.device) * signs, x, _per_image(eps, len(x), "eps", x.device))
+
+
+def iterative_fgsm(model, x, target, eps, alpha, steps, targeted=False, progress=False):
+    """The basic iterative method (Kurakin et al. 2017): PGD started at x itself."""
+    return pgd(model, x, target, eps, alpha, steps, targeted, random_start=False, progress=progress)
+
+
+def attack(model, x, target, method="pgd", eps=2 / 255, alpha=None, steps=10, targeted=False, seed=0,
+           progress=False):
+    """One entry point for the three attacks (the notebook's panel and curves use it).
+
+    method: "fgsm", "iterative_fgsm" or "pgd". alpha (iterative attacks) defaults to
+    2.5 * eps / steps (Madry et al.): enough to cross the ball and come back.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    if method == "fgsm":
+        return fgsm(model, x, target, eps, targeted)
+    alpha = 2.5 * torch.as_tensor(eps, dtype=torch.float32) / max(int(steps), 1) if alpha is None else alpha
+    alpha = torch.as_tensor(alpha, dtype=torch.float32).clamp(max=1.0)
+    if method == "iterative_fgsm":
+        return iterative_fgsm(model, x, target, eps, alpha, steps, targeted, progress)
+    return pgd(model, x, target, eps, alpha, steps, targeted, random_start=True, seed=seed, progress=progress)
+
+
+# ---------------------------------------------------------------- fooling images (the optimizer)
+
+class _Reached(Exception):
+    """Raised inside the objective to stop the optimizer once the model says `target`."""
+
+    def __init__(self, image):
+        self.image = image
+
+
+def fooling_image(model, x, target_class, lr=1 / 255, max_steps=100, confidence=0.0, size=224,
+                  progress=True, callback=None, history=None):
+    """Szegedy et al.'s fooling image: gradient steps on the image (Adam, pixel space, clamped to
+    [0, 1]) that raise log p(target_class), started at the photo x, until the model's top class is
+    target_class with probability at least `confidence` (or max_steps have run).
+
+    x: a (1, 3, H, W) tensor in [0, 1] or anything `load_image` takes (then resized to `size`).
+    lr: the step size in pixel units (Adam moves each pixel by about lr per step).
+    history: a list that receives log p(target) at the start of each step (len = steps taken).
+    Returns the fooled image, a (1, 3, H, W) tensor in [0, 1].
+    """
+    c = class_index(target_class)
+    if torch.is_tensor(x):
+        x = _as_batch(x)
+        if len(x) != 1:
+            raise ValueError(f"fooling_image makes one image at a time, got a batch of {len(x)}")
+        size = None
+    if not 0 <= confidence < 1:
+        raise ValueError(f"confidence is a probability in [0, 1), got {confidence}")
+
+    def log_prob(ctx):
+        logp = F.log_softmax(ctx.logits, dim=1)[:, c]
+        if int(ctx.logits.argmax(1)[0]) == c and float(logp[0].detach().exp()) >= confidence:
+            raise _Reached(ctx.image.detach().clone())  # the model says so: stop here
+        return logp.mean()
+
+    try:
+        return optimize_image(model, Objective(log_prob, name=f"log p[{c}]"), image=x, size=size,
+                              steps=max_steps, lr=lr, optimizer="adam", seed=0, progress=progress,
+                              callback=callback, callback_every=1, history=history,
+                              description=f"fooling towards {class_name(c)}")
+    except _Reached as done:
+        return done.image.clamp(0, 1)
+
+
+# ---------------------------------------------------------------- measuring
+
+def perturbation_norms(x, x_adv):
+    """Sizes of the change x_adv - x of one image: L-infinity and RMS in grey levels (1/255), L2 in
+    [0, 1] units, and L2 relative to the image's own L2 norm."""
+    d = (x_adv - x).detach().float()
+    return {"linf_255": float(d.abs().max()) * 255, "rms_255": float(d.pow(2).mean().sqrt()) * 255,
+            "l2": float(d.norm()), "l2_relative": float(d.norm() / x.float().norm().clamp_min(1e-12))}
+
+
+@torch.no_grad()
+def success(model, x_adv, target, targeted=False, topk=1):
+    """A bool per image: did the attack work? Targeted: the top class is the target. Untargeted:
+    the true label is not the top class (topk=1), or not even among the top k classes."""
+    x_adv = x_adv.to(_device(model))
+    logits = model(x_adv)
+    labels = _targets(target, len(x_adv), logits.device)
+    if targeted:
+        return logits.argmax(1) == labels
+    return (logits.topk(topk, dim=1).indices != labels[:, None]).all(1)
+
+
+@torch.no_grad()
+def top1(model, x, batch_size=16):
+    """The model's top-1 class index for each image of a batch."""
+    x = x.to(_device(model))
+    return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+
+
+def success_curve(model, x, target, eps_values, method="pgd", targeted=False, steps=5, alpha_scale=2.5, seed=0,
+                  topk=1):
+    """The success rate of an attack at each eps, over a batch of images: a list of floats.
+
+    All eps values run as one batch (images repeated, one eps per copy). For an untargeted attack
+    `target` is the true label (usually the model's own top-1 on the clean images); it succeeds when
+    that label is not among the top `topk` classes. With a tuple topk=(1, 5) the result is a dict
+    {k: rates}, from the same attacks. Iterative attacks take steps of alpha_scale * eps / steps.
+    """
+    x = _as_batch(x)
+    n, k = len(x), len(eps_values)
+    labels = _targets(target, n, torch.device("cpu"))
+    xs, ls = x.repeat(k, 1, 1, 1), labels.repeat(k)
+    eps = torch.tensor(eps_values, dtype=torch.float32).repeat_interleave(n)
+    x_adv = attack(model, xs, ls, method, eps, alpha=alpha_scale * eps / max(int(steps), 1), steps=steps,
+                   targeted=targeted, seed=seed)
+    rates = {t: success(model, x_adv, ls, targeted, t).float().cpu().reshape(k, n).mean(1).tolist()
+             for t in (topk if isinstance(topk, (tuple, list)) else (topk,))}
+    return rates if isinstance(topk, (tuple, list)) else rates[topk]
+
+
+def linearity_check(model, x, target, eps_values):
+    """How linear is the network around x? For one image, the loss increase that a straight line
+    predicts for an FGSM step of size eps, eps * ||grad_x L||_1 (the first-order Taylor term),
+    and the increase actually measured. Returns (predicted, actual) lists, one value per eps."""
+    x = _as_batch(x)[:1].to(_device(model))
+    labels = _targets(target, 1, x.device)
+    with _attack_mode(model):
+        loss, grad = loss_gradient(model, x, labels)
+        eps = torch.tensor(eps_values, dtype=torch.float32, device=x.device).reshape(-1, 1, 1, 1)
+        moved = (x + eps * grad.sign()).clamp(0, 1)
+        with torch.no_grad():
+            after = F.cross_entropy(model(moved), labels.expand(len(moved)), reduction="none")
+    predicted = (eps.flatten() * grad.abs().sum()).tolist()
+    return predicted, (after - loss).tolist()
+
+
+# ---------------------------------------------------------------- the linear explanation
+
+LECTURE_X = np.array([2, -1, 3, -2, 2, 2, 1, -4, 5, 1], dtype=float)   # CS231n's example input
+LECTURE_W = np.array([-1, -1, 1, -1, 1, -1, 1, 1, -1, 1], dtype=float)  # and weights, b = 0
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def logistic_attack(x, w, b, eps):
+    """Logistic regression p(class 1 | x) = sigmoid(w.x + b), before and after moving every input
+    by eps towards sign(w) (the FGSM step that raises class 1). Returns (p, p_adversarial).
+
+    The score rises by exactly eps * ||w||_1: with CS231n's x, w, b = 0 and eps = 0.5 it goes
+    from -3 to 2, and p from 4.7% to 88%.
+    """
+    x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
+    if x.shape != w.shape:
+        raise ValueError(f"x and w must have the same shape, got {x.shape} and {w.shape}")
+    x_adv = x + eps * np.sign(w)
+    return float(sigmoid(w @ x + b)), float(sigmoid(w @ x_adv + b))
+
+
+def linear_model(coef, intercept):
+    """A torch classifier logits = x.flatten() @ coef.T + intercept from, e.g., a scikit-learn
+    LogisticRegression's coef_ and intercept_, so the same attacks apply to it."""
+    coef = torch.as_tensor(np.asarray(coef), dtype=torch.float32)
+    layer = torch.nn.Linear(coef.shape[1], coef.shape[0])
+    with torch.no_grad():
+        layer.weight.copy_(coef)
+        layer.bias.copy_(torch.as_tensor(np.asarray(intercept), dtype=torch.float32))
+    model = torch.nn.Sequential(torch.nn.Flatten(), layer).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+# ---------------------------------------------------------------- figures
+
+def show_attack(model, x, x_adv, titles=("original", "adversarial"), topk=5, magnify=None):
+    """A figure: the original, the adversarial image and their difference magnified (top row);
+    the top-k predictions of both and the perturbation's sizes (bottom row). Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    from .images import _as_displayable
+    from .labels import predict_batch
+
+    x, x_adv = _as_batch(x)[:1].cpu(), _as_batch(x_adv)[:1].cpu()
+    d = x_adv - x
+    m = float(d.abs().max())
+    magnify = magnify or (0.5 / m if m > 0 else 1.0)
+    norms = perturbation_norms(x, x_adv)
+    fig, axes = plt.subplots(2, 3, figsize=(10, 6.2), gridspec_kw={"height_ratios": [1.2, 1]})
+    pics = [x, x_adv, (0.5 + magnify * d).clamp(0, 1)]
+    names = list(titles) + [f"difference x {magnify:.0f}  (grey = 0)"]
+    for ax, pic, name in zip(axes[0], pics, names):
+        ax.imshow(_as_displayable(pic)[0])
+        ax.set_title(name, fontsize=10)
+        ax.axis("off")
+    for ax, img in zip(axes[1, :2], (x, x_adv)):
+        pred = predict_batch(model, img, topk)[0][::-1]
+        probs = [p for _, p in pred]
+        ax.barh(range(topk), probs, color=["#9bb7d4"] * (topk - 1) + ["#1f5f9e"])
+        ax.set_yticks(range(topk))
+        ax.set_yticklabels([label[:20] for label, _ in pred], fontsize=8)
+        ax.set_xlim(0, 1)
+        for i, p in enumerate(probs):
+            inside = p > 0.75  # a long bar: write the number inside it, in white
+            ax.text(p - 0.02 if inside else p + 0.02, i, f"{p:.1%}", va="center", fontsize=8,
+                    ha="right" if inside else "left", color="white" if inside else "black")
+        ax.spines[["top", "right"]].set_visible(False)
+    ax = axes[1, 2]
+    ax.axis("off")
+    ax.text(0.0, 0.5, "size of the change\n\n"
+            f"L-inf  {norms['linf_255']:.2f} / 255\n"
+            f"RMS    {norms['rms_255']:.2f} / 255\n"
+            f"L2     {norms['l2']:.2f}\n"
+            f"       = {norms['l2_relative']:.1%} of the\n"
+            "       image's own L2",
+            family="monospace", fontsize=9, va="center")
+    fig.tight_layout()
+    return fig
+
+
+def attack_gallery(model, x, adversarials, magnify=None):
+    """A grid: the adversarial images of one photo (top row, titled with the model's top class) and
+    their differences from x, magnified (bottom row). adversarials = {name: image}. Returns the Figure."""
+    from .images import grid
+    from .labels import predict_batch
+
+    x = _as_batch(x)[:1].cpu()
+    diffs = {name: _as_batch(xa)[:1].cpu() - x for name, xa in adversarials.items()}
+    m = max(float(d.abs().max()) for d in diffs.values())
+    magnify = magnify or (0.5 / m if m > 0 else 1.0)
+    images, titles = [], []
+    for name, xa in adversarials.items():
+        (label, p), = predict_batch(model, _as_batch(xa)[:1], 1)[0]
+        images.append(_as_batch(xa)[:1].cpu())
+        titles.append(f"{name}\n{label[:18]} {p:.0%}")
+    for name, d in diffs.items():
+        n = perturbation_norms(x, x + d)
+        images.append((0.5 + magnify * d).clamp(0, 1))
+        titles.append(f"x {magnify:.0f}: Linf {n['linf_255']:.1f}/255, L2 {n['l2']:.2f}")
+    return grid(images, titles, ncols=len(adversarials), size=2.5)
+
+
+def _level(v):
+    """A grey level as text: 2, 0.5 -> '1/2', 0.03125 -> '1/32'."""
+    return f"1/{round(1 / v)}" if 0 < v < 1 and abs(1 / v - round(1 / v)) < 1e-6 else f"{v:g}"
+
+
+def success_plot(eps_values, curves, title="attack success over the bundled photos", ax=None):
+    """Success rate against eps (in grey levels) for each method: curves = {name: [rate, ...]}.
+    Markers shrink from one method to the next, so lines that coincide stay visible."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    levels = [e * 255 for e in eps_values]
+    styles = [("o", 10, "-"), ("s", 7, "--"), ("^", 5, ":"), ("D", 4, "-.")]
+    for k, (name, rates) in enumerate(curves.items()):
+        marker, size, line = styles[k % len(styles)]
+        ax.plot(levels, rates, marker=marker, ms=size, linestyle=line, label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(levels, [_level(v) for v in levels])
+    ax.set_xlabel("eps (grey levels, 1/255)")
+    ax.set_ylabel("success rate")
+    ax.set_ylim(-0.04, 1.04)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax.figure
+
+
+__all__ = ["fgsm", "pgd", "iterative_fgsm", "attack", "fooling_image", "loss_gradient", "project",
+           "perturbation_norms", "success", "top1", "success_curve", "random_sign_noise", "linearity_check",
+           "attack_gallery", "logistic_attack", "sigmoid",
+           "linear_model", "show_attack", "success_plot", "LECTURE_X", "LECTURE_W", "METHODS"]

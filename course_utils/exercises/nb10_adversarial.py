@@ -1,0 +1,69 @@
+"""Exercises of 10_adversarial: one FGSM step, and the linear explanation's probabilities."""
+import numpy as np
+import torch
+from torch import nn
+
+from ..adversarial import LECTURE_W, LECTURE_X, fgsm, logistic_attack
+from ..grading import Case, compare, register
+
+
+def _tiny_cnn(seed, classes=10):
+    """A small random CNN (seeded), so the cases run in milliseconds."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1, stride=2),
+                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(16, classes)).eval().requires_grad_(False)
+
+
+def _tiny_linear(seed, size, classes=10):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * size * size, classes)).eval().requires_grad_(False)
+
+
+def _image(rng, n, h, w, lo=0.0, hi=1.0):
+    return torch.from_numpy(rng.uniform(lo, hi, (n, 3, h, w))).float()
+
+
+def _fgsm_cases(rng):
+    cases = []
+    for n, eps, targeted in [(1, 2 / 255, False), (4, 8 / 255, False), (3, 4 / 255, True)]:
+        h, w = (int(v) for v in rng.integers(8, 20, 2))
+        labels = torch.from_numpy(rng.integers(0, 10, n))
+        what = ("targeted: lower the loss of these labels" if targeted
+                else "untargeted: raise the loss of the true labels")
+        cases.append(Case(f"{n} random {h}x{w} image(s), small CNN, eps={eps * 255:g}/255, {what}",
+                          (_tiny_cnn(int(rng.integers(1000))), _image(rng, n, h, w, 0.1, 0.9), labels, eps),
+                          {"targeted": targeted}))
+    cases.append(Case("a linear model, eps=0.1", (_tiny_linear(3, 6), _image(rng, 2, 6, 6, 0.2, 0.8),
+                                                    torch.tensor([1, 7]), 0.1)))
+    cases.append(Case("pixels at 0 and 1 with a big eps=0.3: the result must stay in [0, 1]",
+                      (_tiny_cnn(5), (_image(rng, 2, 10, 10) > 0.5).float(), torch.tensor([0, 3]), 0.3)))
+    cases.append(Case("eps=0: the image comes back unchanged",
+                      (_tiny_cnn(6), _image(rng, 1, 9, 9), torch.tensor([2]), 0.0)))
+    return cases
+
+
+def _compare_images(expected, got):
+    """Exact up to float rounding; a handful of pixels (< 1%) may differ where the gradient is ~0 and
+    its sign depends on how the loss was written (mean or sum, log_softmax + nll or cross_entropy)."""
+    msg = compare(expected, got)
+    if msg is None or not torch.is_tensor(got) or tuple(got.shape) != tuple(expected.shape):
+        return msg
+    wrong = (got.detach().float() - expected).abs() > 1e-5
+    return None if wrong.float().mean() < 0.01 else msg
+
+
+def _logistic_cases(rng):
+    cases = [Case("the lecture's example: x, w from CS231n, b = 0, eps = 0.5", (LECTURE_X, LECTURE_W, 0.0, 0.5))]
+    for n, eps in [(10, 0.25), (64, 0.1), (1000, 0.01)]:
+        x, w = rng.normal(0, 1, n), rng.normal(0, 0.1, n)
+        b = float(rng.normal(0, 1))
+        cases.append(Case(f"random x, w of dimension {n}, b={b:.2f}, eps={eps}", (x, w, b, eps)))
+    cases.append(Case("eps = 0: nothing changes", (LECTURE_X, LECTURE_W, 1.0, 0.0)))
+    cases.append(Case("a weight of zero (np.sign(0) is 0)",
+                      (np.array([1.0, -2.0, 0.5]), np.array([0.0, 1.0, -1.0]), -0.5, 1.0)))
+    return cases
+
+
+register("10.fgsm_step", fgsm, _fgsm_cases, compare=_compare_images)
+register("10.logistic_probabilities", logistic_attack, _logistic_cases, atol=1e-6, rtol=1e-5)
