@@ -1,0 +1,142 @@
+"""A small CNN that the course trains itself, in seconds, on scikit-learn's handwritten digits.
+
+The data are the 1,797 8x8 digits of `sklearn.datasets.load_digits` (UCI optdigits),
+upsampled to 28x28 so that a 5x5 first-layer filter has room to become a stroke detector.
+`train_digits_cnn` returns the trained network together with snapshots of its first-layer
+filters at chosen epochs and, per epoch, the loss, the test accuracy and the fraction of
+dead units of every layer: one run draws the "filters during training" figure of
+Zeiler & Fergus, *Visualizing and Understanding Convolutional Networks*, ECCV 2014 (Fig. 4).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .filters import dead_units
+
+# The post-ReLU layers whose units can die (their dead fraction is tracked during training).
+UNIT_LAYERS = ("relu1", "relu2", "relu3")
+
+
+def load_digits_data(size=28, test_fraction=0.2, seed=0):
+    """(x_train, y_train, x_test, y_test): digits as (N, 1, size, size) floats in [0, 1], labels 0-9.
+
+    The 8x8 images (values 0-16) are scaled to [0, 1] and upsampled bilinearly; the split is
+    stratified and drawn from `seed`.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    if not isinstance(size, int) or size < 8:
+        raise ValueError(f"size must be an integer of at least 8 pixels, got {size!r}")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction!r}")
+    d = load_digits()
+    x = torch.from_numpy(d.images / 16.0).float().unsqueeze(1)
+    if size != 8:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+    y = torch.from_numpy(d.target).long()
+    idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=test_fraction, random_state=seed,
+                                           stratify=d.target)
+    return x[idx_train], y[idx_train], x[idx_test], y[idx_test]
+
+
+class DigitsCNN(nn.Sequential):
+    """conv 5x5 (16) - ReLU - max pool - conv 3x3 (32) - ReLU - max pool - fc 64 - ReLU - fc 10.
+
+    Input (N, 1, 28, 28) in [0, 1]. Layer names: conv1 relu1 pool1 conv2 relu2 pool2 flatten
+    fc relu3 classifier; `relu3` (64 numbers) is the penultimate feature vector.
+    """
+
+    def __init__(self, channels=(16, 32), hidden=64, size=28):
+        c1, c2 = channels
+        super().__init__(OrderedDict([
+            ("conv1", nn.Conv2d(1, c1, 5, padding=2)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
+            ("conv2", nn.Conv2d(c1, c2, 3, padding=1)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
+            ("flatten", nn.Flatten()), ("fc", nn.Linear(c2 * (size // 4) ** 2, hidden)), ("relu3", nn.ReLU()),
+            ("classifier", nn.Linear(hidden, 10)),
+        ]))
+        for m in self.modules():  # He et al. 2015 initialization, zero biases
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+
+@dataclass
+class TrainResult:
+    """What `train_digits_cnn` returns; `snapshots[e]` are conv1's weights after e epochs."""
+
+    model: DigitsCNN
+    snapshots: dict = field(default_factory=dict)
+    history: dict = field(default_factory=dict)  # loss, test_acc, dead (per layer) per epoch
+
+
+def accuracy(model, x, y, batch_size=512):
+    """Fraction of `x` that `model` classifies as `y`."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            pred = torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    finally:
+        model.train(was_training)
+    return float((pred == y).float().mean())
+
+
+def train_digits_cnn(epochs=12, lr=0.03, weight_decay=0.02, batch_size=32, momentum=0.9, seed=0,
+                     snapshot_epochs=(0, 1, 2, 4, 8, 12), data=None, progress=True):
+    """Train a DigitsCNN with SGD (momentum, weight decay) on the digits; a few seconds on a CPU.
+
+    data: (x_train, y_train, x_test, y_test), default `load_digits_data()`.
+    snapshot_epochs: the epochs after which conv1's filters are copied (0 = at initialization).
+    Initialization and minibatch order come from `seed`. A diverging run (a loss that is not
+    finite) stops and keeps the weights of its last finite epoch; history["diverged"] says so.
+    """
+    from tqdm.auto import tqdm
+
+    if epochs < 0 or not isinstance(epochs, int):
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    if lr <= 0 or weight_decay < 0:
+        raise ValueError(f"need lr > 0 and weight_decay >= 0, got lr={lr!r}, weight_decay={weight_decay!r}")
+    x_train, y_train, x_test, y_test = data if data is not None else load_digits_data()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = DigitsCNN(size=x_train.shape[-1])
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    snaps = {0: model.conv1.weight.detach().clone()} if 0 in snapshot_epochs else {}
+    hist = {"epoch": [0], "loss": [float("nan")], "test_acc": [accuracy(model, x_test, y_test)],
+            "dead": [dead_units(model, UNIT_LAYERS, x_train)], "diverged": False}
+    for epoch in tqdm(range(1, epochs + 1), desc="training", disable=not progress, leave=False):
+        last_good = {k: v.clone() for k, v in model.state_dict().items()}
+        model.train()
+        order = torch.randperm(len(x_train), generator=gen)
+        total = 0.0
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+            if not torch.isfinite(loss):
+                hist["diverged"] = True
+                break
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        if hist["diverged"] or not all(torch.isfinite(p).all() for p in model.parameters()):
+            hist["diverged"] = True
+            model.load_state_dict(last_good)
+            break
+        model.eval()
+        hist["epoch"].append(epoch)
+        hist["loss"].append(total / len(order))
+        hist["test_acc"].append(accuracy(model, x_test, y_test))
+        hist["dead"].append(dead_units(model, UNIT_LAYERS, x_train))
+        if epoch in snapshot_epochs:
+            snaps[epoch] = model.conv1.weight.detach().clone()
+    model.eval()
+    return TrainResult(model, snaps, hist)

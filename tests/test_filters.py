@@ -1,0 +1,131 @@
+"""course_utils.filters and course_utils.digits: filter display, roughness, dead units, the digits CNN."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from course_utils.digits import DigitsCNN, UNIT_LAYERS, load_digits_data, train_digits_cnn
+from course_utils.filters import (dead_fraction, dead_units, filter_grid, filter_roughness, first_conv,
+                                  normalize_filters, show_filters)
+
+
+def test_normalize_filters_hand_worked():
+    w = torch.tensor([[[[-1.0, 0.0], [1.0, 3.0]]], [[[2.0, 2.0], [2.0, 2.0]]]])
+    out = normalize_filters(w)
+    assert torch.allclose(out[0, 0], torch.tensor([[0.0, 0.25], [0.5, 1.0]]))
+    assert torch.all(out[1] == 0.5)  # a constant filter is mid grey, not NaN
+    sym = normalize_filters(w, mode="symmetric")
+    assert torch.allclose(sym[0, 0], torch.tensor([[0.5 - 1 / 6, 0.5], [0.5 + 1 / 6, 1.0]]))
+
+
+def test_normalize_filters_each_filter_on_its_own():
+    w = torch.randn(8, 3, 5, 5)
+    w[3] *= 1000
+    out = normalize_filters(w)
+    assert torch.allclose(out.flatten(1).min(1).values, torch.zeros(8))
+    assert torch.allclose(out.flatten(1).max(1).values, torch.ones(8))
+    # colours of one filter keep their ratios: an affine map of the raw weights
+    a, b = np.polyfit(w[3].flatten().numpy(), out[3].flatten().numpy(), 1)
+    assert np.allclose(a * w[3].flatten().numpy() + b, out[3].flatten().numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="out_channels"):
+        normalize_filters(torch.randn(3, 3, 3))
+    with pytest.raises(ValueError, match="mode"):
+        normalize_filters(w, mode="abs")
+
+
+def test_filter_grid_layout_and_nearest_enlargement():
+    w = torch.randn(10, 3, 3, 3)
+    img = filter_grid(w, ncols=4, zoom=5, pad=1)
+    assert img.shape == (3 * 16 + 1, 4 * 16 + 1, 3)
+    tile = img[1 + 16:1 + 16 + 15, 1 + 2 * 16:1 + 2 * 16 + 15]  # filter 6: row 1, column 2
+    expected = normalize_filters(w)[6].permute(1, 2, 0).numpy().repeat(5, 0).repeat(5, 1)
+    assert np.allclose(tile, expected)
+    assert np.all(img[0] == 1.0)  # padding is the background
+    assert filter_grid(torch.randn(4, 1, 5, 5), zoom=2).ndim == 2
+    with pytest.raises(ValueError, match="one input channel"):
+        filter_grid(torch.randn(4, 16, 3, 3))
+    show_filters(w, title="x")
+
+
+def test_first_conv_of_the_default_model(model):
+    name, conv = first_conv(model)
+    assert name == "stem.conv" and tuple(conv.weight.shape) == (32, 3, 3, 3)
+
+
+def test_filter_roughness_orders_smooth_below_noise():
+    torch.manual_seed(0)
+    noise = torch.randn(500, 1, 7, 7)
+    assert filter_roughness(noise) == pytest.approx(2.0, rel=0.05)
+    assert filter_roughness(torch.ones(4, 3, 5, 5)) == 0.0
+    yy, xx = torch.meshgrid(torch.arange(7.0), torch.arange(7.0), indexing="ij")
+    gabor = torch.cos(xx / 2) * torch.exp(-((xx - 3) ** 2 + (yy - 3) ** 2) / 8)
+    assert filter_roughness(gabor[None, None]) < 0.5
+
+
+def test_dead_fraction_hand_worked():
+    a = torch.zeros(4, 5, 2, 2)
+    a[0, 1, 0, 0] = 1.0
+    a[3, 4, 1, 1] = 0.5
+    assert dead_fraction(a) == pytest.approx(3 / 5)
+    assert dead_fraction(torch.tensor([[0.0, 1.0], [0.0, 0.0]])) == pytest.approx(0.5)
+    assert dead_fraction(a, threshold=0.7) == pytest.approx(4 / 5)
+    with pytest.raises(ValueError, match="batch"):
+        dead_fraction(torch.zeros(5))
+
+
+def test_dead_units_streams_like_all_at_once_and_leaves_the_model_alone():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 6 * 6, 10), nn.ReLU())
+    with torch.no_grad():
+        net[0].bias[:3] = -100.0  # three dead channels
+    x = torch.rand(37, 1, 8, 8)
+    net.train()
+    got = dead_units(net, ["1", "4"], x, batch_size=5)
+    with torch.no_grad():
+        full1, full4 = net[1](net[0](x)), net(x)
+    assert got["1"] == pytest.approx(dead_fraction(full1)) and got["1"] >= 0.5
+    assert got["4"] == pytest.approx(dead_fraction(full4))
+    assert net.training and not any(m._forward_hooks for m in net.modules())
+
+
+def test_load_digits_data():
+    xtr, ytr, xte, yte = load_digits_data(size=28)
+    assert xtr.shape[1:] == (1, 28, 28) and len(xtr) + len(xte) == 1797
+    assert float(xtr.min()) >= 0 and float(xtr.max()) <= 1
+    assert set(ytr.tolist()) == set(range(10)) and set(yte.tolist()) == set(range(10))
+    with pytest.raises(ValueError):
+        load_digits_data(size=4)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    xtr, ytr, xte, yte = load_digits_data()
+    return xtr[:700], ytr[:700], xte[:200], yte[:200]  # a subset keeps the tests fast
+
+
+def test_train_digits_cnn_learns_and_snapshots(digits):
+    r = train_digits_cnn(epochs=2, snapshot_epochs=(0, 1, 2), data=digits, progress=False, seed=1)
+    assert sorted(r.snapshots) == [0, 1, 2]
+    torch.manual_seed(1)
+    init = DigitsCNN()
+    assert torch.equal(r.snapshots[0], init.conv1.weight)  # snapshot 0 is the seeded initialization
+    assert torch.equal(r.snapshots[2], r.model.conv1.weight)
+    assert not torch.equal(r.snapshots[1], r.snapshots[0])
+    assert r.history["test_acc"][-1] > 0.7 and len(r.history["dead"]) == 3
+    assert set(r.history["dead"][0]) == set(UNIT_LAYERS)
+    assert not r.model.training
+    again = train_digits_cnn(epochs=1, snapshot_epochs=(1,), data=digits, progress=False, seed=1)
+    assert torch.equal(again.snapshots[1], r.snapshots[1])  # reproducible from the seed
+
+
+def test_too_high_learning_rate_kills_units(digits):
+    high = train_digits_cnn(epochs=1, lr=0.5, data=digits, progress=False)
+    assert high.history["dead"][-1]["relu2"] == 1.0 and high.history["test_acc"][-1] < 0.2
+    with pytest.raises(ValueError):
+        train_digits_cnn(epochs=1, lr=0, data=digits, progress=False)
+
+
+def test_a_diverging_run_stops_with_finite_weights(digits):
+    r = train_digits_cnn(epochs=3, lr=5.0, data=digits, progress=False)
+    assert r.history["diverged"] and r.history["epoch"][-1] < 3
+    assert all(torch.isfinite(p).all() for p in r.model.parameters())
