@@ -171,7 +171,7 @@ def optimize_image(model, objective: Objective, image=None, size=224, steps=100,
     sizes = [tuple(max(1, round(s / octave_scale ** (octaves - 1 - k))) for s in full) for k in range(octaves)]
     layers = sorted(objective.layers)
     flags = [p.requires_grad for p in model.parameters()]
-    was_training = model.training
+    modes = [m.training for m in model.modules()]  # each module's own mode, restored one by one
     detail = torch.zeros_like(base)
     bar = tqdm(total=steps * octaves, desc=description, disable=not progress, leave=False)
     step_count = 0
@@ -236,7 +236,8 @@ def optimize_image(model, objective: Objective, image=None, size=224, steps=100,
         return result
     finally:
         bar.close()
-        model.train(was_training)
+        for m, mode in zip(model.modules(), modes):
+            m.training = mode
         for p, f in zip(model.parameters(), flags):
             p.requires_grad_(f)
 

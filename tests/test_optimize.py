@@ -204,6 +204,10 @@ def test_model_is_left_unchanged_even_after_an_error():
     with pytest.raises(OptimizationError):
         optimize_image(net, bad, size=16, steps=2, progress=False)
     assert net.training and [p.requires_grad for p in net.parameters()] == flags
+    # modes are restored module by module: an eval-mode part of a training-mode model stays in eval
+    net.conv2.eval()
+    optimize_image(net, O.channel("conv2", 0), size=16, steps=1, progress=False)
+    assert net.training and not net.conv2.training
     assert _hooks(net) == 0 and all(p.grad is None for p in net.parameters())
 
 
