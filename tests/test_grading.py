@@ -149,10 +149,10 @@ def test_grader_table_is_exactly_right(tmp_path):
     _write(subs / "erin" / "tiny.ipynb", _nb([
         "from course_utils.grading import check\nimport torch",
         "check('00.top_k', lambda l, k=5: torch.softmax(l, -1).topk(k) if k <= len(l) else (_ for _ in ()).throw(ValueError()))",
-        "import time\ntime.sleep(60)",
+        "import time\ntime.sleep(3600)",
         "check('test.square', lambda x: x * x)",
     ]))
-    rows = grading.grade(str(subs), str(tmp_path / "grades.csv"), timeout=40)
+    rows = grading.grade(str(subs), str(tmp_path / "grades.csv"), timeout=90)
     got = [(r["student"], r["notebook"], r["exercise"], r["status"], r["score"]) for r in rows]
     assert got == [
         ("alice", "00_start_here.ipynb", "00.top_k", "passed", 1),
