@@ -23,6 +23,7 @@ def save_gallery(png, dest, width=900):
     img = Image.open(io.BytesIO(png)).convert("RGB")
     if img.width > width:
         img = img.resize((width, round(img.height * width / img.width)), Image.Resampling.LANCZOS)
+    img = img.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG)  # ~1/3 the bytes
     img.save(dest, optimize=True)
     print(f"gallery: {dest}")
 

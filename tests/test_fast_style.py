@@ -1,0 +1,267 @@
+"""Fast neural style (course_utils.fast_style): the network, instance norm, the loss, training, weights."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_utils import fast_style as fs
+from course_utils import images as cu_images
+from course_utils import style as st
+from course_utils.grading import ExerciseFailed, check, exercises
+
+
+# ---------------------------------------------------------------- instance normalization
+
+def test_instance_norm_makes_each_channel_of_each_image_mean_0_variance_1():
+    torch.manual_seed(0)
+    x = (torch.randn(3, 4, 9, 7) * torch.tensor([1.0, 5.0, 0.1, 30.0]).view(1, 4, 1, 1) + 12.0).double()
+    y = fs.instance_norm(x)
+    assert torch.allclose(y.mean((2, 3)), torch.zeros(3, 4, dtype=torch.double), atol=1e-9)
+    v = x.var((2, 3), unbiased=False)
+    assert torch.allclose(y.var((2, 3), unbiased=False), v / (v + 1e-5), atol=1e-4)  # 1 up to eps
+    assert torch.allclose(fs.instance_norm(x, eps=0.0).var((2, 3), unbiased=False), torch.ones(3, 4, dtype=torch.double), atol=1e-9)
+
+
+def test_instance_norm_ignores_the_other_images_of_the_batch_unlike_batch_norm():
+    a, b = torch.randn(1, 2, 5, 5), 100 * torch.randn(1, 2, 5, 5)
+    alone = fs.instance_norm(a)
+    together = fs.instance_norm(torch.cat([a, b]))[:1]
+    assert torch.allclose(alone, together, atol=1e-6)
+    bn = F.batch_norm(torch.cat([a, b]), None, None, training=True)[:1]
+    assert not torch.allclose(bn, alone, atol=1e-2)
+
+
+def test_instance_norm_matches_torch_and_the_module_matches_the_formula():
+    x = torch.randn(2, 3, 6, 5)
+    assert torch.allclose(fs.instance_norm(x), F.instance_norm(x), atol=1e-5)
+    m = fs.InstanceNorm(3)
+    with torch.no_grad():
+        m.weight.copy_(torch.tensor([2.0, -1.0, 0.5]))
+        m.bias.copy_(torch.tensor([0.1, 0.2, 0.3]))
+    expect = fs.instance_norm(x) * m.weight.view(1, 3, 1, 1) + m.bias.view(1, 3, 1, 1)
+    assert torch.allclose(m(x), expect, atol=1e-5)
+
+
+def test_instance_norm_rejects_wrong_shapes():
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        fs.instance_norm(torch.randn(3, 4, 5))
+
+
+# ---------------------------------------------------------------- the transformation network
+
+@pytest.mark.parametrize("h,w", [(32, 32), (33, 47), (17, 64), (1 + 4 * 9, 30)])
+def test_output_has_the_input_size_even_for_odd_sizes(h, w):
+    net = fs.TransformerNet(width=4, blocks=1).eval()
+    with torch.no_grad():
+        y = net(torch.rand(2, 3, h, w))
+    assert y.shape == (2, 3, h, w)
+    assert y.min() >= 0 and y.max() <= 1
+
+
+def test_network_sizes_are_those_of_the_docstring():
+    assert 1.6e6 < fs.count_parameters(fs.TransformerNet(width=32, blocks=5)) < 1.8e6  # Johnson et al.
+    assert 0.2e6 < fs.count_parameters(fs.TransformerNet()) < 0.35e6
+
+
+def test_unknown_norm_is_a_clear_error():
+    with pytest.raises(ValueError, match="'instance' or 'batch'"):
+        fs.TransformerNet(norm="layer")
+
+
+def test_batch_norm_network_depends_on_the_batch_in_training_and_instance_norm_does_not():
+    torch.manual_seed(0)
+    a, b = torch.rand(1, 3, 24, 24), torch.rand(1, 3, 24, 24) * 0.2
+    for norm, same in (("instance", True), ("batch", False)):
+        net = fs.TransformerNet(width=4, blocks=1, norm=norm).train()
+        alone = net(torch.cat([a, a]))[:1]
+        mixed = net(torch.cat([a, b]))[:1]
+        assert torch.allclose(alone, mixed, atol=1e-5) == same, norm
+
+
+# ---------------------------------------------------------------- the perceptual loss
+
+def test_perceptual_terms_against_a_hand_worked_example():
+    # content: F(y) = 2, F(x) = 1 everywhere -> ||1||^2 / ||1||^2 = 1
+    out = {"c": torch.full((1, 1, 2, 2), 2.0), "s": torch.ones(1, 1, 2, 2)}
+    content = torch.ones(1, 1, 2, 2)
+    grams = {"s": torch.full((1, 1, 1), 2.0)}  # the output's Gram is 1: (1 - 2)^2 / 2^2 = 0.25
+    img = torch.zeros(1, 1, 3, 3)
+    img[..., 1, 1] = 1.0  # TV: dx^2 + dy^2 at the 2x2 top-left positions is 0, 1, 1, 1+1: mean 1
+    t = fs.perceptual_terms(out, content, grams, img, "c", {"content": 1.0, "style": 10.0, "tv": 2.0})
+    assert float(t["content"]) == pytest.approx(1.0)
+    assert float(t["style"]) == pytest.approx(0.25)
+    assert float(t["tv"]) == pytest.approx(1.0)
+    assert float(t["total"]) == pytest.approx(1.0 + 2.5 + 2.0)
+
+
+def test_perceptual_terms_are_batch_means_of_the_single_image_terms():
+    torch.manual_seed(0)
+    out = {"c": torch.rand(3, 4, 5, 5), "s": torch.rand(3, 2, 4, 4)}
+    content, grams, imgs = torch.rand(3, 4, 5, 5), {"s": st.gram_matrix(torch.rand(1, 2, 4, 4))}, torch.rand(3, 3, 6, 6)
+    batch = fs.perceptual_terms(out, content, grams, imgs, "c")
+    single = [fs.perceptual_terms({k: v[i:i + 1] for k, v in out.items()}, content[i:i + 1], grams, imgs[i:i + 1], "c")
+              for i in range(3)]
+    for key in ("content", "style", "total"):
+        assert float(batch[key]) == pytest.approx(sum(float(s[key]) for s in single) / 3, rel=1e-5)
+    # and per image they equal notebook 08's losses
+    assert float(single[0]["content"]) == pytest.approx(float(st.content_loss(out["c"][:1], content[:1])), rel=1e-5)
+    assert float(single[0]["style"]) == pytest.approx(float(st.style_loss({"s": out["s"][:1]}, grams)), rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def lossnet(model):
+    return st.LossNetwork(model, st.LAYERS["efficientnet_lite0"]["style"][:3], "blocks.2", name="lite0 (short)")
+
+
+def test_perceptual_loss_gradient_matches_finite_differences(lossnet):
+    # the whole loss (content and style through the loss network, and TV) must reach the pixels
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32, dtype=torch.double)
+    y = (x + 0.1 * torch.randn_like(x)).requires_grad_(True)
+    net = st.LossNetwork(lossnet.model.double(), lossnet.style_layers, lossnet.content_layer)
+    try:
+        grams = {l: g.double() for l, g in net.grams(torch.rand(1, 3, 32, 32, dtype=torch.double)).items()}
+        for key in ("content", "style", "total"):
+            y.grad = None
+            fs.perceptual_loss(net, y, x, grams)[key].backward()
+            d = torch.randn_like(x)
+            eps = 1e-5
+            with torch.no_grad():
+                plus = fs.perceptual_loss(net, y + eps * d, x, grams)[key]
+                minus = fs.perceptual_loss(net, y - eps * d, x, grams)[key]
+            numeric = float((plus - minus) / (2 * eps))
+            assert abs(numeric) > 1e-6, key
+            assert float((y.grad * d).sum()) == pytest.approx(numeric, rel=2e-3), key  # ReLU6 kinks
+    finally:
+        lossnet.model.float()
+
+
+def test_one_training_step_lowers_the_loss_on_a_fixed_batch(lossnet):
+    torch.manual_seed(0)
+    net = fs.TransformerNet(width=8, blocks=1)
+    x = fs.ContentImages(["chelsea", "coffee"], size=48, seed=0).batch(2)
+    grams = lossnet.grams("strokes", size=48)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    before = fs.perceptual_loss(lossnet, net(x), x, grams)["total"]
+    opt.zero_grad()
+    before.backward()
+    opt.step()
+    after = fs.perceptual_loss(lossnet, net(x), x, grams)["total"]
+    assert after.item() < before.item()
+
+
+def test_train_improves_the_loss_leaves_the_loss_network_as_it_was_and_records_history(lossnet):
+    flags = [p.requires_grad for p in lossnet.model.parameters()]
+    hist, seen = [], []
+    net = fs.train("strokes", steps=12, size=40, batch=2, width=4, blocks=1, lr=1e-2, photos=["coffee"],
+                   loss_network=lossnet, progress=False, history=hist, callback=lambda s, n, r: seen.append(s),
+                   callback_every=5)
+    assert [h["step"] for h in hist] == list(range(1, 13)) and seen == [5, 10, 12]
+    assert sum(h["total"] for h in hist[-3:]) < sum(h["total"] for h in hist[:3])
+    assert not net.training and net.meta["steps"] == 12
+    assert [p.requires_grad for p in lossnet.model.parameters()] == flags
+
+
+# ---------------------------------------------------------------- the content set
+
+def test_content_images_are_random_crops_in_range_and_reproducible(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (60, 50), (200, 10, 10)).save(tmp_path / "red.png")
+    a = fs.ContentImages(["coffee"], folder=tmp_path, size=32, seed=1)
+    assert len(a.images) == 2
+    b1, b2 = a.batch(4), a.batch(4)
+    assert b1.shape == (4, 3, 32, 32) and 0 <= b1.min() and b1.max() <= 1
+    assert not torch.equal(b1, b2)
+    assert torch.equal(fs.ContentImages(["coffee"], folder=tmp_path, size=32, seed=1).batch(4), b1)
+
+
+def test_content_images_bad_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="not a directory"):
+        fs.ContentImages(folder=tmp_path / "nope")
+    with pytest.raises(ValueError, match="no images"):
+        fs.ContentImages(folder=tmp_path)
+
+
+# ---------------------------------------------------------------- weights on disk
+
+def test_save_and_load_round_trip_with_weights_only(tmp_path):
+    net = fs.TransformerNet(width=4, blocks=2, norm="batch").eval()
+    net.meta = {"style": "x"}
+    path = fs.save_stylizer(net, tmp_path / "x.pt", history=[{"step": 1, "total": 2.0}], description="test")
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["meta"]["history"][0]["total"] == 2.0
+    back = fs.load_stylizer(path)
+    x = torch.rand(1, 3, 20, 20)
+    with torch.no_grad():
+        assert torch.equal(back(x), net(x))
+    assert not back.training and back.meta["description"] == "test"
+
+
+def test_missing_and_corrupt_weights_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a shipped style"):
+        fs.load_stylizer(tmp_path / "nothing.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(ValueError, match="cannot load stylizer weights from .*bad.pt"):
+        fs.load_stylizer(bad)
+    torch.save({"config": {"width": 8}, "state_dict": fs.TransformerNet(width=4).state_dict()}, tmp_path / "w.pt")
+    with pytest.raises(ValueError, match="cannot load"):
+        fs.load_stylizer(tmp_path / "w.pt")
+
+
+def test_a_misspelt_shipped_style_suggests_the_right_one():
+    names = list(fs.pretrained_styles())
+    assert len(names) >= 3
+    with pytest.raises(FileNotFoundError, match=repr(names[0])):
+        fs.load_stylizer(names[0][:-1] + "x")
+
+
+def test_shipped_styles_load_with_weights_only_and_stylize_held_out_photos():
+    for name in fs.pretrained_styles():
+        ckpt = torch.load(fs.DATA / f"{name}.pt", weights_only=True)  # raises if it holds anything but data
+        assert ckpt["meta"]["command"].startswith("python -m course_utils.fast_style train")
+        net = fs.load_stylizer(name)
+        y = fs.stylize(net, "chelsea", size=65)
+        w, h = cu_images.load_image("chelsea").size
+        assert y.shape[-2:] == (65, round(w * 65 / h))  # shorter side 65, aspect kept
+        x = fs.stylize(net, "chelsea", size=65, strength=0.0)
+        assert (y - x).abs().mean() > 0.05  # the style changes the photo
+        assert fs.pretrained_styles()[name] == ckpt["meta"]["description"] != ""
+    assert not set(fs.HELD_OUT) & set(fs.TRAIN_PHOTOS)
+
+
+def test_stylize_strength_blends_linearly():
+    net = fs.TransformerNet(width=4, blocks=1).eval()
+    x = torch.rand(1, 3, 16, 16)
+    full, none, half = (fs.stylize(net, x, strength=s) for s in (1.0, 0.0, 0.5))
+    assert torch.allclose(none, x)
+    assert torch.allclose(half, (full + x) / 2, atol=1e-6)
+    with pytest.raises(ValueError, match="strength"):
+        fs.stylize(net, x, strength=1.5)
+
+
+# ---------------------------------------------------------------- exercises and the command line
+
+@pytest.mark.parametrize("name", ["09.instance_norm", "09.perceptual_loss"])
+def test_exercise_references_pass_their_own_checks(name):
+    assert check(name, exercises()[name].reference)
+
+
+def test_exercise_check_catches_batch_norm_instead_of_instance_norm():
+    with pytest.raises(ExerciseFailed, match="random batch"):  # case 1 has one image, so the batch one fails
+        check("09.instance_norm", lambda x, eps=1e-5: F.batch_norm(x, None, None, training=True, eps=eps))
+
+
+def test_train_command_writes_weights_loss_curve_and_preview(tmp_path, monkeypatch):
+    out = tmp_path / "tiny.pt"
+    fs.main(["train", "--style", "embers", "--steps", "3", "--size", "32", "--batch", "1", "--width", "4",
+             "--blocks", "1", "--preview-every", "2", "--out", str(out)])
+    assert out.exists() and (tmp_path / "tiny_loss.png").exists() and (tmp_path / "tiny_preview.png").exists()
+    net = fs.load_stylizer(out)
+    assert net.meta["command"].endswith(f"--out {out}") and len(net.meta["history"]) == 3
+
+
+def test_train_command_bad_style_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        fs.main(["train", "--style", "no_such_picture.png", "--out", str(tmp_path / "x.pt"), "--steps", "1"])
+    assert "no_such_picture.png" in capsys.readouterr().err
