@@ -49,6 +49,7 @@ def test_notebooks_name_the_project_kernel():
 
 
 def test_ci_runs_the_readme_test_command():
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test\n" in ci and "make test-browser" in ci
     readme = (ROOT / "README.md").read_text()
     assert "make lab" in readme and "make test" in readme

@@ -28,7 +28,9 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-
 # notebook, what a person does to its interactive panel, how long a run-all may take (s; generous: this
 # test checks that the course works in a browser, `make bench` checks speed)
 SPECS = [
-    ("00_start_here.ipynb", {"dropdown": "coffee"}, 600),
+    ("00_start_here.ipynb", {"dropdown": "coffee"}, 600),  # a dropdown: the cheap view redraws
+    ("01_filters.ipynb", {"slider": 0, "steps": 3}, 600),  # the channel slider of the filter/activation view
+    ("05_gradient_ascent.ipynb", {"button": "Run"}, 900),  # a Run button: optimizes with a live preview
 ]
 
 
@@ -171,9 +173,11 @@ def _act(page, action):
 def test_notebook_runs_and_panel_responds(lab, browser, name, action, budget):
     SHOTS.mkdir(parents=True, exist_ok=True)
     stem = name[:-6]
+    (SHOTS / f"{stem}_failure.png").unlink(missing_ok=True)  # from an earlier run
     page = browser.new_page()
     try:
-        page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
+        # a workspace of its own per notebook: JupyterLab would otherwise reopen the previous notebooks too
+        page.goto(f"{lab['base']}/lab/workspaces/{stem}/tree/{name}?token={lab['token']}&reset")
         page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
         # a notebook with a kernelspec opens without asking for a kernel
         assert page.locator(".jp-Dialog", has_text="Select Kernel").count() == 0
@@ -200,6 +204,10 @@ def test_notebook_runs_and_panel_responds(lab, browser, name, action, budget):
             assert time.time() < deadline, f"{name}: the figure did not change after: {what}"
             time.sleep(0.5)
         _wait_idle(page, budget)
+        if "button" in action:  # run_panel's label says "running..." until the run has finished
+            while page.locator(".jupyter-widgets", has_text="running...").count():
+                assert time.time() < deadline, f"{name}: still running {budget} s after: {what}"
+                time.sleep(0.5)
         time.sleep(1)
         page.screenshot(path=str(SHOTS / f"{stem}_after.png"), full_page=False)  # the panel is in view
         assert not _errors_in_saved_notebook(page, lab["dir"] / name)
