@@ -28,7 +28,6 @@ an objective to maximize with Adam.
 """
 from __future__ import annotations
 
-import contextlib
 
 import numpy as np
 import torch
@@ -36,6 +35,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .labels import class_index, class_name
+from .layers import frozen
 from .objectives import Objective
 from .optimize import optimize_image
 
@@ -81,20 +81,9 @@ def _per_image(value, n, name, device):
     return v.to(device).expand(n).reshape(n, 1, 1, 1)
 
 
-@contextlib.contextmanager
 def _attack_mode(model):
     """Eval mode and frozen parameters while attacking; the model is given back as it was."""
-    flags = [p.requires_grad for p in model.parameters()]
-    was_training = model.training
-    try:
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        yield
-    finally:
-        model.train(was_training)
-        for p, f in zip(model.parameters(), flags):
-            p.requires_grad_(f)
+    return frozen(model)
 
 
 def _device(model):

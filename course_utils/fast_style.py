@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .images import BUNDLED, ImageLoadError, load_image, to_tensor
+from .images import ImageLoadError, load_image, to_tensor
+from .layers import frozen
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fast_style"
 # Bundled colour photos the shipped styles were trained on; HELD_OUT ones are never seen in training,
@@ -306,22 +307,6 @@ def perceptual_loss(net, outputs, contents, style_grams, weights=None):
 
 # ---------------------------------------------------------------- training
 
-class _Frozen:
-    """Parameters of a module without gradients for the duration (restored after)."""
-
-    def __init__(self, module):
-        self.params = list(module.parameters())
-
-    def __enter__(self):
-        self.flags = [p.requires_grad for p in self.params]
-        for p in self.params:
-            p.requires_grad_(False)
-
-    def __exit__(self, *exc):
-        for p, f in zip(self.params, self.flags):
-            p.requires_grad_(f)
-
-
 def train(style, steps=1000, size=128, batch=4, width=16, blocks=3, norm="instance", lr=2e-3, weights=None,
           style_size=None, photos=None, folder=None, seed=0, loss_network=None, net=None, progress=True,
           callback=None, callback_every=50, history=None):
@@ -345,8 +330,7 @@ def train(style, steps=1000, size=128, batch=4, width=16, blocks=3, norm="instan
     history = [] if history is None else history
     stylizer.train()
     t0 = time.perf_counter()
-    frozen = lossnet.net(list(lossnet.style_layers) + [lossnet.content_layer])
-    with _Frozen(frozen):
+    with frozen(lossnet.net(list(lossnet.style_layers) + [lossnet.content_layer])):
         bar = tqdm(range(1, steps + 1), desc=f"training {norm} norm", disable=not progress, leave=False)
         for step in bar:
             x = data.batch(batch)

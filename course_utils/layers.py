@@ -42,6 +42,26 @@ def get_layer(model: nn.Module, name: str) -> nn.Module:
 
 
 @contextlib.contextmanager
+def frozen(model: nn.Module):
+    """Eval mode and no parameter gradients inside the block; each module's own training mode and each
+    parameter's requires_grad are given back afterwards, even when the block raises. For work that
+    backpropagates to the *input* of a fixed network (image optimization, attacks, loss networks).
+    """
+    flags = [p.requires_grad for p in model.parameters()]
+    modes = [m.training for m in model.modules()]
+    try:
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        yield model
+    finally:
+        for m, mode in zip(model.modules(), modes):
+            m.training = mode
+        for p, f in zip(model.parameters(), flags):
+            p.requires_grad_(f)
+
+
+@contextlib.contextmanager
 def capture(model: nn.Module, layer_names, detach=True):
     """Record the outputs of the named layers during forward passes.
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .layers import capture
+from .layers import capture, frozen
 from .objectives import Context, Objective
 from .transforms import gaussian_blur
 
@@ -170,76 +170,68 @@ def optimize_image(model, objective: Objective, image=None, size=224, steps=100,
     full = tuple(base.shape[-2:])
     sizes = [tuple(max(1, round(s / octave_scale ** (octaves - 1 - k))) for s in full) for k in range(octaves)]
     layers = sorted(objective.layers)
-    flags = [p.requires_grad for p in model.parameters()]
-    modes = [m.training for m in model.modules()]  # each module's own mode, restored one by one
     detail = torch.zeros_like(base)
     bar = tqdm(total=steps * octaves, desc=description, disable=not progress, leave=False)
     step_count = 0
     try:
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        for hw in sizes:
-            base_k = _resize(base, hw)
-            start = (base_k + _resize(detail, hw)).clamp(0, 1)
-            img = FourierImage(*hw, g) if param == "fourier" else PixelImage(start)
-            opt = _make_optimizer(optimizer, img.params(), lr)
-            for _ in range(steps):
-                state = {}
+        with frozen(model):  # eval mode, no weight gradients; each module's own mode restored after
+            for hw in sizes:
+                base_k = _resize(base, hw)
+                start = (base_k + _resize(detail, hw)).clamp(0, 1)
+                img = FourierImage(*hw, g) if param == "fourier" else PixelImage(start)
+                opt = _make_optimizer(optimizer, img.params(), lr)
+                for _ in range(steps):
+                    state = {}
 
-                def closure():
-                    if opt is not None:
-                        opt.zero_grad()
-                    x = img.image()
-                    xt = x
-                    for t in transforms:
-                        xt = t(xt, g)
-                    with capture(model, layers, detach=False) as acts:
-                        logits = model(xt)
-                    value = objective(Context(x, acts, logits))
-                    if not torch.isfinite(value) or value.abs() > 1e12:
-                        raise OptimizationError(
-                            f"the objective became {float(value):.3g} at step {step_count}: lower the step size "
-                            f"(lr={lr}) or raise the regularization weights")
-                    (-value).backward()
-                    state["value"] = float(value.detach())
-                    return -value
+                    def closure():
+                        if opt is not None:
+                            opt.zero_grad()
+                        x = img.image()
+                        xt = x
+                        for t in transforms:
+                            xt = t(xt, g)
+                        with capture(model, layers, detach=False) as acts:
+                            logits = model(xt)
+                        value = objective(Context(x, acts, logits))
+                        if not torch.isfinite(value) or value.abs() > 1e12:
+                            raise OptimizationError(
+                                f"the objective became {float(value):.3g} at step {step_count}: lower the step size "
+                                f"(lr={lr}) or raise the regularization weights")
+                        (-value).backward()
+                        state["value"] = float(value.detach())
+                        return -value
 
-                if opt is None:  # normalized gradient ascent: x <- x + lr * g / mean|g|, g = d objective / dx
-                    closure()
-                    with torch.no_grad():
-                        g_obj = -img.x.grad  # the backward pass was of -objective
-                        img.x += lr * g_obj / g_obj.abs().mean().clamp_min(1e-12)
-                        img.x.grad = None
-                else:
-                    opt.step(closure)
-                    grad = img.params()[0].grad
-                    g_obj = None if grad is None else -grad
-                ops = []
-                if clip_pixels > 0:
-                    ops.append(lambda x: clip_small_pixels(x, clip_pixels))
-                if clip_contributions > 0 and g_obj is not None and param == "pixel":
-                    ops.append(lambda x, gc=g_obj: clip_small_contributions(x, gc, clip_contributions))
-                if blur_every and (step_count + 1) % blur_every == 0 and blur_sigma > 0:
-                    ops.append(lambda x: gaussian_blur(x, blur_sigma))
-                img.after_step((lambda x: _compose(ops, x)) if ops else None)
-                step_count += 1
-                if history is not None:
-                    history.append(state["value"])
-                bar.update(1)
-                bar.set_postfix(objective=f"{state['value']:.4g}", size=f"{hw[0]}x{hw[1]}")
-                if callback is not None and (step_count % callback_every == 0 or step_count == steps * octaves):
-                    callback(step_count, img.image().detach().clamp(0, 1), state["value"])
-            with torch.no_grad():
-                result = img.image().detach().clamp(0, 1)
-            detail = result - base_k
-        return result
+                    if opt is None:  # normalized gradient ascent: x <- x + lr * g / mean|g|, g = d objective / dx
+                        closure()
+                        with torch.no_grad():
+                            g_obj = -img.x.grad  # the backward pass was of -objective
+                            img.x += lr * g_obj / g_obj.abs().mean().clamp_min(1e-12)
+                            img.x.grad = None
+                    else:
+                        opt.step(closure)
+                        grad = img.params()[0].grad
+                        g_obj = None if grad is None else -grad
+                    ops = []
+                    if clip_pixels > 0:
+                        ops.append(lambda x: clip_small_pixels(x, clip_pixels))
+                    if clip_contributions > 0 and g_obj is not None and param == "pixel":
+                        ops.append(lambda x, gc=g_obj: clip_small_contributions(x, gc, clip_contributions))
+                    if blur_every and (step_count + 1) % blur_every == 0 and blur_sigma > 0:
+                        ops.append(lambda x: gaussian_blur(x, blur_sigma))
+                    img.after_step((lambda x: _compose(ops, x)) if ops else None)
+                    step_count += 1
+                    if history is not None:
+                        history.append(state["value"])
+                    bar.update(1)
+                    bar.set_postfix(objective=f"{state['value']:.4g}", size=f"{hw[0]}x{hw[1]}")
+                    if callback is not None and (step_count % callback_every == 0 or step_count == steps * octaves):
+                        callback(step_count, img.image().detach().clamp(0, 1), state["value"])
+                with torch.no_grad():
+                    result = img.image().detach().clamp(0, 1)
+                detail = result - base_k
+            return result
     finally:
         bar.close()
-        for m, mode in zip(model.modules(), modes):
-            m.training = mode
-        for p, f in zip(model.parameters(), flags):
-            p.requires_grad_(f)
 
 
 def _compose(ops, x):

@@ -60,3 +60,23 @@ def test_capture_keeps_graph_when_asked(model):
         model(x)
     acts["blocks.4"].sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_frozen_gives_back_each_modules_mode_and_each_parameters_flag_even_after_an_error():
+    from torch import nn
+
+    from course_utils.layers import frozen
+
+    net = nn.Sequential(nn.Linear(2, 2), nn.Dropout(), nn.Linear(2, 1))
+    net.train()
+    net[1].eval()  # a module in its own mode
+    net[2].weight.requires_grad_(False)
+    modes = [m.training for m in net.modules()]
+    flags = [p.requires_grad for p in net.parameters()]
+    with pytest.raises(RuntimeError, match="inside"):
+        with frozen(net) as m:
+            assert m is net and not any(x.training for x in net.modules())
+            assert not any(p.requires_grad for p in net.parameters())
+            raise RuntimeError("inside")
+    assert [m.training for m in net.modules()] == modes
+    assert [p.requires_grad for p in net.parameters()] == flags
