@@ -32,6 +32,7 @@ from torch import nn
 
 from .images import ImageLoadError, load_image, to_tensor
 from .layers import frozen
+from .models import count_parameters  # noqa: F401 - fs.count_parameters, for the notebook
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fast_style"
 # Bundled colour photos the shipped styles were trained on; HELD_OUT ones are never seen in training,
@@ -138,10 +139,6 @@ class TransformerNet(nn.Module):
         # straight-through gradient.)
         logit = torch.logit(x.clamp(0.01, 0.99))
         return torch.sigmoid(logit + self.up(self.res(self.down(x))))[..., :h, :w]
-
-
-def count_parameters(net):
-    return sum(p.numel() for p in net.parameters())
 
 
 # ---------------------------------------------------------------- loading and using shipped styles
@@ -271,16 +268,13 @@ def perceptual_terms(out_features, content_features, style_grams, outputs, conte
     sum_l ||G_l(y) - G_l(s)||^2 / ||G_l(s)||^2 / |L|, and TV(y); each is averaged over the batch.
     """
     from .objectives import tv_penalty
-    from .style import gram_matrix
+    from .style import content_loss, style_loss
 
     w = dict(DEFAULT_WEIGHTS, **(weights or {}))
-    dims = (1, 2, 3)
-    f = out_features[content_layer]
-    content = ((f - content_features).pow(2).sum(dims) / content_features.pow(2).sum(dims).clamp_min(1e-12)).mean()
-    style = 0.0
-    for l, g in style_grams.items():
-        diff = (gram_matrix(out_features[l]) - g).pow(2).sum((1, 2)) / g.pow(2).sum().clamp_min(1e-12)
-        style = style + diff.mean() / len(style_grams)
+    f, n = out_features[content_layer], outputs.shape[0]
+    # notebook 08's losses are for one image; here each image of the batch is scored on its own, then averaged
+    content = sum(content_loss(f[i:i + 1], content_features[i:i + 1]) for i in range(n)) / n
+    style = sum(style_loss({l: out_features[l][i:i + 1] for l in style_grams}, style_grams) for i in range(n)) / n
     tv = tv_penalty(outputs)
     total = w["content"] * content + w["style"] * style + w["tv"] * tv
     return {"content": content, "style": style, "tv": tv, "total": total}
@@ -331,7 +325,8 @@ def train(style, steps=1000, size=128, batch=4, width=16, blocks=3, norm="instan
     stylizer.train()
     t0 = time.perf_counter()
     with frozen(lossnet.net(list(lossnet.style_layers) + [lossnet.content_layer])):
-        bar = tqdm(range(1, steps + 1), desc=f"training {norm} norm", disable=not progress, leave=False)
+        bar = tqdm(range(1, steps + 1), desc=f"training ({stylizer.config['norm']} norm)", disable=not progress,
+                   leave=False)
         for step in bar:
             x = data.batch(batch)
             losses = perceptual_loss(lossnet, stylizer(x), x, style_grams, weights)
