@@ -50,11 +50,14 @@ bench: $(STAMP)
 
 # Student versions (solutions removed) in build/assignments/.
 assignments: $(STAMP)
-	$(PY) -m course_utils.grading assignments notebooks build/assignments
+	$(PY) -m course_utils.grader assignments notebooks build/assignments
 
-# Grade a folder of submissions: make grade SUBMISSIONS=path/to/folder
+# Grade a folder of submissions: make grade SUBMISSIONS=path/to/folder [JOBS=2]
+# Writes build/grades.csv and one feedback page per student in build/feedback/.
+JOBS ?= 1
 grade: $(STAMP)
-	$(PY) -m course_utils.grading grade $(SUBMISSIONS) --out build/grades.csv
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder [JOBS=2]"; exit 2; }
+	$(PY) -m course_utils.grader grade $(SUBMISSIONS) --source notebooks --out build/grades.csv --jobs $(JOBS)
 
 clean:
 	rm -rf build

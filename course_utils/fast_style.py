@@ -34,7 +34,7 @@ from .images import ImageLoadError, load_image, to_tensor
 from .layers import frozen
 from .models import count_parameters  # noqa: F401 - fs.count_parameters, for the notebook
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "fast_style"
+DATA = Path(__file__).resolve().parent / "data" / "fast_style"
 # Bundled colour photos the shipped styles were trained on; HELD_OUT ones are never seen in training,
 # so the notebook can show the networks on photos they did not learn from.
 TRAIN_PHOTOS = ("astronaut", "coffee", "rocket", "motorcycle", "hubble_deep_field", "immunohistochemistry",
@@ -144,7 +144,7 @@ class TransformerNet(nn.Module):
 # ---------------------------------------------------------------- loading and using shipped styles
 
 def pretrained_styles():
-    """{name: description} of the styles the course trained and ships in data/fast_style/."""
+    """{name: description} of the styles the course trained and ships in course_utils/data/fast_style/."""
     out = {}
     for p in sorted(DATA.glob("*.pt")):
         try:

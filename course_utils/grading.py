@@ -1,33 +1,25 @@
-"""Graded exercises: instant checks for students, student versions and a grader for instructors.
+"""Graded exercises, the student's side: the instant check in the notebook.
 
 In a notebook the student's code sits between ``### BEGIN SOLUTION`` and ``### END SOLUTION``
-(nbgrader's markers). The next cell calls ``check("01.normalize_filters", normalize_filters)``,
-which runs the function on several cases against the reference implementation in
-course_utils and says which case fails, expected versus got, or that all pass.
+(nbgrader's markers, in a cell that carries nbgrader's solution metadata). The next cell, a locked
+nbgrader test cell, calls ``check("01.normalize_filters", normalize_filters)``, which runs the
+function on several cases against the reference implementation in course_utils and says which
+case fails, expected versus got, or that all pass.
 
-Command line (also behind ``make assignments`` and ``make grade``)::
-
-    python -m course_utils.grading assignments notebooks build/assignments
-    python -m course_utils.grading grade SUBMISSIONS [--out grades.csv] [--timeout 600]
-
-SUBMISSIONS holds one folder per student with that student's notebooks in it.
+This check is feedback, not a grade: it runs in the student's kernel, where anything can be
+changed. The instructor's grader (`course_utils.grader`) never trusts it: it asks the kernel
+for the function's outputs on fresh cases (`answer`) and judges them in its own process.
 """
 from __future__ import annotations
 
-import argparse
+import base64
 import copy
-import csv
+import hashlib
 import importlib
 import json
 import math
 import os
 import pkgutil
-import re
-import signal
-import subprocess
-import sys
-import tempfile
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -35,9 +27,9 @@ import numpy as np
 import torch
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-RESULTS_ENV = "COURSE_GRADING_RESULTS"  # the grader sets it: checks then record and never raise
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
 CRASHED, TIMED_OUT = "crashed", "timed out"
+NBGRADER_ENV = "NBGRADER_EXECUTION"  # nbgrader sets it while it autogrades or validates
 
 
 @dataclass
@@ -57,6 +49,11 @@ class Exercise:
     compare: Callable[[Any, Any], str | None] | None = None  # (expected, got) -> None or what differs
     atol: float = 1e-5
     rtol: float = 1e-4
+    source: Callable | None = None  # the course function the reference wraps (calling it counts as calling the reference)
+
+    @property
+    def implementation(self) -> Callable:
+        return self.source or self.reference
 
 
 @dataclass
@@ -82,9 +79,13 @@ class ExerciseFailed(AssertionError):
 _REGISTRY: dict[str, Exercise] = {}
 
 
-def register(id, reference, cases, compare=None, atol=1e-5, rtol=1e-4):
-    """Add an exercise (the modules in course_utils/exercises/ call this)."""
-    _REGISTRY[id] = Exercise(id, reference, cases, compare, atol, rtol)
+def register(id, reference, cases, compare=None, atol=1e-5, rtol=1e-4, source=None):
+    """Add an exercise (the modules in course_utils/exercises/ call this).
+
+    cases(rng) must depend on `rng` only (never on torch's global generator): the grader draws
+    the same cases in its own process and in the student's kernel and compares them.
+    """
+    _REGISTRY[id] = Exercise(id, reference, cases, compare, atol, rtol, source)
 
 
 def exercises() -> dict[str, Exercise]:
@@ -159,7 +160,8 @@ def compare(expected, got, atol=1e-5, rtol=1e-4, where="result") -> str | None:
     return None
 
 
-def _run_cases(ex: Exercise, fn: Callable, seed: int) -> CheckResult:
+def run_cases(ex: Exercise, fn: Callable, seed: int = 0) -> CheckResult:
+    """Run `fn` on the exercise's cases (drawn with `seed`) against the reference, here, in this process."""
     cases = ex.cases(np.random.default_rng(seed))
     for k, case in enumerate(cases, 1):
         label = f"Case {k} of {len(cases)} ({case.description})"
@@ -189,210 +191,187 @@ def check(exercise_id: str, fn: Callable, seed: int = 0) -> CheckResult:
     """Run `fn` on the exercise's cases against the reference; print and return the verdict.
 
     A failed check raises ExerciseFailed (shown without a traceback), so "Run all" stops at
-    the first exercise that needs work; under the grader it is recorded instead.
+    the first exercise that needs work. An exercise not attempted yet only prints, so the rest of
+    the notebook still runs, except under nbgrader's autograder, where it raises too (nbgrader
+    gives a test cell its points unless it raises).
     """
+    ex = exercise(exercise_id)
+    result = run_cases(ex, fn, seed)
+    mark = {PASSED: "\033[32m\u2713", FAILED: "\033[31m\u2717", NOT_ATTEMPTED: "\033[33m\u270e"}[result.status]
+    print(f"{mark} {exercise_id}: {result.message}\033[0m")
+    if result.status == FAILED or (result.status == NOT_ATTEMPTED and os.environ.get(NBGRADER_ENV)):
+        raise ExerciseFailed(f"{exercise_id} {result.status}. {result.message}")
+    return result
+
+
+def exercise(exercise_id: str) -> Exercise:
+    """The registered exercise of that id; a wrong id suggests close ones."""
     known = exercises()
     if exercise_id not in known:
         import difflib
 
         close = difflib.get_close_matches(exercise_id, list(known), n=3)
         raise KeyError(f"no exercise {exercise_id!r}; close: {close}; all: {sorted(known)}")
-    result = _run_cases(known[exercise_id], fn, seed)
-    path = os.environ.get(RESULTS_ENV)
-    if path:
-        with open(path, "a") as f:
-            f.write(json.dumps(result.__dict__) + "\n")
-    mark = {PASSED: "\033[32m\u2713", FAILED: "\033[31m\u2717", NOT_ATTEMPTED: "\033[33m\u270e"}[result.status]
-    print(f"{mark} {exercise_id}: {result.message}\033[0m")
-    if result.status == FAILED and not path:
-        raise ExerciseFailed(f"{exercise_id} failed. {result.message}")
-    return result
+    return known[exercise_id]
 
 
-# ---------------------------------------------------------------- student versions
+# ---------------------------------------------------------------- answers for the grader, as plain data
 
-_HINT = "# YOUR CODE HERE (see the text above; the check below tells you when it is right)"
+_DTYPES = {"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool", "complex64",
+           "complex128"}
 
 
-def strip_solutions(source: str) -> str:
-    """Replace every BEGIN/END SOLUTION region by a hint and `raise NotImplementedError`.
+def to_plain(x, depth=0):
+    """`x` as JSON-able plain data: numbers, strings, lists, dicts and arrays (dtype, shape, raw bytes).
 
-    Lines in the region that start with `# HINT` are kept for the student.
+    Nothing that needs pickle crosses from the student's kernel to the grader; an object of
+    another type travels as its type name and a short repr, which never equals a right answer.
     """
-    out, inside, indent, hints = [], False, "", []
-    for line in source.splitlines(keepends=False):
-        stripped = line.strip()
-        if stripped.startswith(BEGIN):
-            inside, indent, hints = True, line[: len(line) - len(line.lstrip())], []
-            continue
-        if stripped.startswith(END):
-            if not inside:
-                raise ValueError(f"'{END}' without '{BEGIN}'")
-            out += hints + [indent + _HINT, indent + "raise NotImplementedError()"]
-            inside = False
-            continue
-        if inside:
-            if stripped.startswith("# HINT"):
-                hints.append(indent + stripped)
-            continue
-        out.append(line)
-    if inside:
-        raise ValueError(f"'{BEGIN}' without '{END}'")
-    return "\n".join(out) + ("\n" if source.endswith("\n") else "")
+    if depth > 20:
+        return {"__object__": "nested too deep"}
+    if x is None or isinstance(x, (bool, str)):
+        return x
+    if isinstance(x, (int, np.integer)) and not isinstance(x, np.bool_):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        return x if math.isfinite(x) else {"__float__": repr(x)}
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if torch.is_tensor(x) or isinstance(x, np.ndarray):
+        kind = "tensor" if torch.is_tensor(x) else "ndarray"
+        a = x
+        if torch.is_tensor(a):
+            a = a.detach().cpu()
+            a = (a.float() if a.dtype == torch.bfloat16 else a).resolve_conj().resolve_neg().numpy()
+        a = np.array(a, order="C", copy=True)  # (ascontiguousarray would make a 0-d array 1-d)
+        if a.dtype.name not in _DTYPES:
+            return {"__object__": f"array of dtype {a.dtype}"}
+        return {"__array__": kind, "dtype": a.dtype.name, "shape": list(a.shape),
+                "data": base64.b64encode(a.tobytes()).decode()}
+    if isinstance(x, dict):
+        return {"__dict__": [[to_plain(k, depth + 1), to_plain(v, depth + 1)] for k, v in x.items()]}
+    if isinstance(x, tuple):
+        return {"__tuple__": [to_plain(v, depth + 1) for v in x]}
+    if isinstance(x, list):
+        return [to_plain(v, depth + 1) for v in x]
+    return {"__object__": f"{type(x).__name__}: {repr(x)[:200]}"}
 
 
-def student_version(nb: dict) -> dict:
-    """A copy of a notebook (as JSON dict) with solutions removed and outputs cleared."""
-    nb = copy.deepcopy(nb)
-    for cell in nb["cells"]:
-        if cell["cell_type"] != "code":
-            continue
-        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        if BEGIN in src:
-            cell["source"] = strip_solutions(src)
-        cell["outputs"], cell["execution_count"] = [], None
-    return nb
+class _Opaque:
+    """What the grader gets for an object that is not plain data: equal to nothing."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __eq__(self, other):
+        return False
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        return f"<{self.text}>"
 
 
-def make_assignments(src_dir, out_dir) -> list[str]:
-    """Write the student version of every notebook in src_dir to out_dir; return the paths."""
-    os.makedirs(out_dir, exist_ok=True)
-    written = []
-    for name in sorted(os.listdir(src_dir)):
-        if not name.endswith(".ipynb"):
-            continue
-        with open(os.path.join(src_dir, name)) as f:
-            nb = json.load(f)
-        path = os.path.join(out_dir, name)
-        with open(path, "w") as f:
-            json.dump(student_version(nb), f, indent=1, ensure_ascii=False)
-            f.write("\n")
-        written.append(path)
-    return written
+def from_plain(p):
+    """The inverse of `to_plain` (arrays come back as tensors or numpy arrays, as they left)."""
+    if isinstance(p, list):
+        return [from_plain(v) for v in p]
+    if not isinstance(p, dict):
+        return p
+    if "__array__" in p:
+        if p.get("dtype") not in _DTYPES:
+            return _Opaque(f"array of dtype {p.get('dtype')!r}")
+        a = np.frombuffer(base64.b64decode(p["data"]), dtype=p["dtype"]).reshape(tuple(p["shape"])).copy()
+        return torch.from_numpy(a) if p["__array__"] == "tensor" else a
+    if "__float__" in p:
+        return float(p["__float__"])
+    if "__tuple__" in p:
+        return tuple(from_plain(v) for v in p["__tuple__"])
+    if "__dict__" in p:
+        return {_hashable(from_plain(k)): from_plain(v) for k, v in p["__dict__"]}
+    return _Opaque(str(p.get("__object__", "unknown object")))
 
 
-# ---------------------------------------------------------------- grading
-
-_CHECK_CALL = re.compile(r"""check\(\s*["']([\w.\-]+)["']""")
-
-
-def exercises_in(nb: dict) -> list[str]:
-    """The exercise ids a notebook checks, in order."""
-    ids = []
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code":
-            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            ids += [i for i in _CHECK_CALL.findall(src) if i not in ids]
-    return ids
+def _hashable(k):
+    return k if isinstance(k, (str, int, float, bool, tuple, type(None))) else repr(k)
 
 
-def _execute(path, results_path, timeout):
-    """Run one notebook to the end (in this process); exit 1 on an error in any cell."""
-    from .runner import NotebookError, execute_file
+def fingerprint(x) -> str:
+    """A hash of the numbers in `x` (tensors, arrays, numbers, strings, modules' parameters)."""
+    h = hashlib.sha256()
 
+    def walk(v, depth=0):
+        if depth > 20:
+            return
+        if isinstance(v, torch.nn.Module):
+            h.update(type(v).__name__.encode())
+            for name, t in v.state_dict().items():
+                h.update(name.encode())
+                walk(t, depth + 1)
+        elif isinstance(v, (list, tuple)):
+            h.update(b"[")
+            for item in v:
+                walk(item, depth + 1)
+            h.update(b"]")
+        elif isinstance(v, dict):
+            for key in v:
+                h.update(repr(key).encode())
+                walk(v[key], depth + 1)
+        elif torch.is_tensor(v) or isinstance(v, np.ndarray) or isinstance(v, (int, float, str, bool, type(None))):
+            h.update(json.dumps(to_plain(v), sort_keys=True).encode())
+        else:  # a function: its name
+            h.update(getattr(v, "__qualname__", type(v).__name__).encode())
+
+    walk(x)
+    return h.hexdigest()[:16]
+
+
+def _outcome(fn, args, kwargs):
+    """{"value": plain} or {"raised": [type names of the exception's class and bases], "message": ...}."""
     try:
-        execute_file(path, timeout=timeout, env={RESULTS_ENV: results_path, "MPLBACKEND": "Agg"})
-    except NotebookError as e:
-        print(f"{e.ename}: {e.evalue} (cell {e.cell})", file=sys.stderr)
-        sys.exit(1)
+        return {"value": to_plain(fn(*args, **kwargs))}
+    except NotImplementedError:
+        return {"not_attempted": True}
+    except Exception as e:  # noqa: BLE001 - the student's error is data for the grader
+        return {"raised": [c.__name__ for c in type(e).__mro__], "message": str(e)[:300]}
 
 
-def grade_notebook(path, timeout=600) -> tuple[str, list[CheckResult]]:
-    """Execute one submitted notebook under a time limit; (notebook status, one result per exercise)."""
-    with open(path) as f:
-        expected_ids = exercises_in(json.load(f))
-    with tempfile.TemporaryDirectory() as tmp:
-        results_path = os.path.join(tmp, "results.jsonl")
-        open(results_path, "w").close()
-        proc = subprocess.Popen([sys.executable, "-m", "course_utils.grading", "_execute", path, results_path,
-                                 str(timeout)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
+def answers(exercise_id: str, fn: Callable | None, seed: int) -> dict:
+    """The student's function run on the cases drawn with `seed`, as plain data (for the grader).
+
+    Returns {"cases": [{"inputs": fingerprint, outcome...}, ...], "calls_reference": bool}; the
+    grader draws the same cases itself, computes the reference and judges. Nothing here decides
+    a grade.
+    """
+    import sys
+
+    ex = exercise(exercise_id)
+    if not callable(fn):
+        return {"missing": True, "cases": []}
+    target = getattr(ex.implementation, "__code__", None)
+    seen = []
+
+    def profiler(frame, event, arg):
+        if event == "call" and frame.f_code is target:
+            seen.append(True)
+
+    out = []
+    for case in ex.cases(np.random.default_rng(seed)):
+        args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
+        entry = {"inputs": fingerprint((args, kwargs))}
+        old = sys.getprofile()
+        sys.setprofile(profiler)
         try:
-            _, err = proc.communicate(timeout=timeout)
-            status = "ok" if proc.returncode == 0 else CRASHED
-            detail = (err.strip().splitlines() or ["(no message)"])[-1] if proc.returncode else ""
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the kernel too
-            proc.communicate()
-            status, detail = TIMED_OUT, f"no result after {timeout} s"
-        with open(results_path) as f:
-            recorded = {}
-            for line in f:
-                r = CheckResult(**json.loads(line))
-                recorded[r.exercise] = r
-    results = []
-    for ex in expected_ids:
-        if ex in recorded:
-            results.append(recorded[ex])
-        else:
-            results.append(CheckResult(ex, status if status != "ok" else NOT_ATTEMPTED,
-                                       detail or "the check was never run"))
-    return (status if status == "ok" else f"{status}: {detail}"), results
+            entry.update(_outcome(fn, args, kwargs))
+        finally:
+            sys.setprofile(old)
+        out.append(entry)
+        if entry.get("not_attempted"):
+            break
+    return {"cases": out, "calls_reference": bool(seen)}
 
 
-def grade(submissions_dir, out_csv=None, timeout=600) -> list[dict]:
-    """Grade SUBMISSIONS_DIR/<student>/<notebook>.ipynb; write a CSV and print a table."""
-    rows = []
-    students = sorted(d for d in os.listdir(submissions_dir) if os.path.isdir(os.path.join(submissions_dir, d)))
-    if not students:
-        raise SystemExit(f"{submissions_dir} holds no student folders (expected SUBMISSIONS/<student>/<notebook>.ipynb)")
-    for student in students:
-        folder = os.path.join(submissions_dir, student)
-        for name in sorted(n for n in os.listdir(folder) if n.endswith(".ipynb")):
-            t0 = time.time()
-            status, results = grade_notebook(os.path.join(folder, name), timeout)
-            print(f"graded {student}/{name} in {time.time() - t0:.0f} s: {status}", file=sys.stderr)
-            for r in results:
-                rows.append({"student": student, "notebook": name, "exercise": r.exercise, "status": r.status,
-                             "score": 1 if r.status == PASSED else 0, "message": r.message})
-    if out_csv:
-        os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
-        with open(out_csv, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["student", "notebook", "exercise", "status", "score", "message"])
-            w.writeheader()
-            w.writerows(rows)
-    print(format_table(rows))
-    return rows
-
-
-def format_table(rows) -> str:
-    """The grades as a fixed-width table with a total per student."""
-    cols = ["student", "notebook", "exercise", "status", "score"]
-    widths = {c: max([len(c)] + [len(str(r[c])) for r in rows]) for c in cols}
-    line = lambda r: "  ".join(str(r[c]).ljust(widths[c]) for c in cols)  # noqa: E731
-    out = [line({c: c for c in cols}), "  ".join("-" * widths[c] for c in cols)] + [line(r) for r in rows]
-    totals: dict[str, list[int]] = {}
-    for r in rows:
-        t = totals.setdefault(r["student"], [0, 0])
-        t[0] += r["score"]
-        t[1] += 1
-    out += [""] + [f"{s}: {a}/{b}" for s, (a, b) in totals.items()]
-    return "\n".join(out)
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m course_utils.grading", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    a = sub.add_parser("assignments", help="write student versions (solutions removed)")
-    a.add_argument("src", nargs="?", default="notebooks")
-    a.add_argument("out", nargs="?", default="build/assignments")
-    g = sub.add_parser("grade", help="execute and grade SUBMISSIONS/<student>/<notebook>.ipynb")
-    g.add_argument("submissions")
-    g.add_argument("--out", default="grades.csv", help="CSV file to write (default grades.csv)")
-    g.add_argument("--timeout", type=float, default=600, help="seconds allowed per notebook (default 600)")
-    e = sub.add_parser("_execute")  # internal: one notebook, in a child process
-    e.add_argument("path")
-    e.add_argument("results")
-    e.add_argument("timeout", type=float)
-    args = p.parse_args(argv)
-    if args.cmd == "assignments":
-        for path in make_assignments(args.src, args.out):
-            print(path)
-    elif args.cmd == "grade":
-        grade(args.submissions, args.out, args.timeout)
-    else:
-        _execute(args.path, args.results, args.timeout)
-
-
-if __name__ == "__main__":
-    main()
+def print_answers(exercise_id: str, fn: Callable | None, seed: int, token: str):
+    """Print `answers(...)` as one JSON line after `token` (the grader sends this call to the kernel)."""
+    print(token + json.dumps(answers(exercise_id, fn, seed)), flush=True)

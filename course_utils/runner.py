@@ -1,13 +1,14 @@
 """Execute a notebook in a fresh kernel, cell by cell, with a blocking Jupyter client.
 
-Used by the grader, `make run`, `make bench` and scripts/nbfigures.py. It replaces nbclient there
-because nbclient's asynchronous client can wait forever on a cell that drives ipywidgets
-(jupyter/nbclient#312); this loop polls with short timeouts, as nbval does, and never hangs
-past its time limit.
+Used by the grader, `make run`, `make bench` and scripts/nbfigures.py. It polls with short
+timeouts, as nbval does, so it never waits past its time limit; the notebooks themselves also
+run under nbconvert, nbgrader and papermill (tests/test_nbconvert.py).
 """
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
 import time
 from queue import Empty
 
@@ -22,68 +23,125 @@ class NotebookError(RuntimeError):
         self.cell, self.ename, self.evalue = cell, ename, evalue
 
 
+class KernelDied(RuntimeError):
+    """The kernel process ended while a cell ran (os._exit, a crash, killed for memory)."""
+
+
+class Kernel:
+    """A fresh IPython kernel: `run(code, deadline)` returns (outputs, error or None).
+
+    transport="ipc" talks over Unix sockets (it works inside a network namespace without even a
+    loopback); quiet=True gives the kernel no handle on this process's stdout and stderr.
+    """
+
+    def __init__(self, cwd=None, env=None, kernel_name="python3", startup_timeout=120, transport="tcp", quiet=False):
+        from jupyter_client import KernelManager
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="kernel-") if transport == "ipc" else None
+        kw = {"transport": "ipc", "ip": os.path.join(self._tmp.name, "k")} if self._tmp else {}
+        self.km = KernelManager(kernel_name=kernel_name, **kw)
+        stdio = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "stdin": subprocess.DEVNULL} if quiet else {}
+        self.km.start_kernel(cwd=cwd or os.getcwd(), env={**os.environ, **(env or {})}, **stdio)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        try:
+            self.kc.wait_for_ready(timeout=startup_timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, code, deadline):
+        """Execute `code`; collect its outputs until the kernel is idle or `deadline` (monotonic) passes.
+
+        Returns (outputs, error): error is (ename, evalue) or None. Raises TimeoutError at the deadline.
+        """
+        kc = self.kc
+        msg_id = kc.execute(code, allow_stdin=False, stop_on_error=False)
+        outputs, clear_next, error = [], False, None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("ran out of time")
+            try:
+                msg = kc.get_iopub_msg(timeout=min(left, 1.0))
+            except Empty:
+                if not self.km.is_alive():
+                    raise KernelDied("the kernel died") from None
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "status" and content["execution_state"] == "idle":
+                break
+            if kind == "clear_output":
+                if content.get("wait"):
+                    clear_next = True
+                else:
+                    outputs = []
+                continue
+            if kind in ("stream", "display_data", "execute_result", "error"):
+                if clear_next:
+                    outputs, clear_next = [], False
+                outputs.append(nbformat.v4.output_from_msg(msg))
+                if kind == "error":
+                    error = (content["ename"], content["evalue"])
+        self.execution_count = None
+        while True:  # the execute_reply, for the execution count
+            left = deadline - time.monotonic()
+            try:
+                reply = kc.get_shell_msg(timeout=max(0.1, min(left, 5.0)))
+            except Empty:
+                break
+            if reply["parent_header"].get("msg_id") == msg_id:
+                self.execution_count = reply["content"].get("execution_count")
+                break
+        return outputs, error
+
+    def interrupt(self, wait=10.0):
+        """Interrupt the running cell (SIGINT); True when the kernel is idle again within `wait` seconds."""
+        self.km.interrupt_kernel()
+        try:
+            self.run("pass", time.monotonic() + wait)
+            return True
+        except TimeoutError:
+            return False
+
+    def close(self):
+        try:
+            self.kc.stop_channels()
+        finally:
+            self.km.shutdown_kernel(now=True)
+            if self._tmp:
+                self._tmp.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def execute(nb, cwd=None, timeout=600, env=None, kernel_name="python3"):
     """Run every code cell of `nb` (an nbformat notebook) in order, storing outputs in the cells.
 
     timeout: seconds for the whole notebook. Raises NotebookError at the first cell that raises
     (outputs up to there are kept) and TimeoutError when the time runs out.
     """
-    from jupyter_client.manager import start_new_kernel
-
     deadline = time.monotonic() + timeout
-    km, kc = start_new_kernel(kernel_name=kernel_name, cwd=cwd or os.getcwd(),
-                              env={**os.environ, **(env or {})}, startup_timeout=min(120, timeout))
-    try:
+    with Kernel(cwd=cwd, env=env, kernel_name=kernel_name, startup_timeout=min(120, timeout)) as k:
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
-            _run_cell(kc, cell, index, deadline)
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+            try:
+                cell.outputs, error = k.run(cell.source, deadline)
+            except TimeoutError:
+                raise TimeoutError(f"the notebook ran out of time in cell {index}") from None
+            except KernelDied:
+                raise NotebookError(index, "KernelDied", "the kernel died while this cell ran") from None
+            cell.execution_count = k.execution_count
+            if error:
+                raise NotebookError(index, *error)
     return nb
-
-
-def _run_cell(kc, cell, index, deadline):
-    msg_id = kc.execute(cell.source, allow_stdin=False, stop_on_error=True)
-    outputs, clear_next, error = [], False, None
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"the notebook ran out of time in cell {index}")
-        try:
-            msg = kc.get_iopub_msg(timeout=min(left, 1.0))
-        except Empty:
-            continue
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        kind, content = msg["msg_type"], msg["content"]
-        if kind == "status" and content["execution_state"] == "idle":
-            break
-        if kind == "clear_output":
-            if content.get("wait"):
-                clear_next = True
-            else:
-                outputs = []
-            continue
-        if kind in ("stream", "display_data", "execute_result", "error"):
-            if clear_next:
-                outputs, clear_next = [], False
-            outputs.append(nbformat.v4.output_from_msg(msg))
-            if kind == "error":
-                error = (content["ename"], content["evalue"])
-    cell.outputs = outputs
-    while True:  # the execute_reply, for the execution count
-        left = deadline - time.monotonic()
-        try:
-            reply = kc.get_shell_msg(timeout=max(0.1, min(left, 5.0)))
-        except Empty:
-            break
-        if reply["parent_header"].get("msg_id") == msg_id:
-            cell.execution_count = reply["content"].get("execution_count")
-            break
-    if error:
-        raise NotebookError(index, *error)
 
 
 def execute_file(path, timeout=600, env=None):

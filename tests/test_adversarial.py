@@ -291,7 +291,7 @@ def test_figures(model, photos):
 
 
 def test_exercises_accept_their_references(monkeypatch):
-    from course_utils.grading import RESULTS_ENV, check
+    from course_utils.grading import check, exercises, run_cases
 
     assert check("10.fgsm_step", adv.fgsm)
     assert check("10.logistic_probabilities", adv.logistic_attack)
@@ -301,8 +301,7 @@ def test_exercises_accept_their_references(monkeypatch):
         F.cross_entropy(model(x), target).backward()
         return x.detach() + (-eps if targeted else eps) * x.grad.sign()
 
-    monkeypatch.setenv(RESULTS_ENV, os.devnull)  # record the failure instead of raising
-    assert not check("10.fgsm_step", forgot_the_clamp)
+    assert not run_cases(exercises()["10.fgsm_step"], forgot_the_clamp)
 
 
 def test_linearity_check_on_a_linear_model():

@@ -193,10 +193,10 @@ def test_gif_has_the_frames(tmp_path):
 
 @pytest.mark.parametrize("name", ["07.dream_step", "07.octave_pyramid"])
 def test_exercises_pass_their_reference_and_catch_mistakes(name):
-    from course_utils.grading import _run_cases
+    from course_utils.grading import run_cases
 
     ex = exercises()[name]
-    assert _run_cases(ex, ex.reference, 0)
+    assert run_cases(ex, ex.reference, 0)
     if name == "07.dream_step":  # forgetting to normalize the gradient
         def wrong(model, x, layer, lr):
             x = x.clone().requires_grad_(True)
@@ -209,4 +209,4 @@ def test_exercises_pass_their_reference_and_catch_mistakes(name):
     else:  # forgetting to carry the detail up
         def wrong(x, dream_fn, octaves, octave_scale):
             return dream_fn(x)
-    assert not _run_cases(ex, wrong, 0)
+    assert not run_cases(ex, wrong, 0)

@@ -8,9 +8,10 @@ from ..grading import Case, register
 
 def _tiny_cnn(seed):
     """A small random CNN (seeded), so the cases run in milliseconds."""
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1, stride=2),
-                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10)).eval().requires_grad_(False)
+    with torch.random.fork_rng(devices=[]):  # seeded, without touching the global generator
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1, stride=2),
+                             nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10)).eval().requires_grad_(False)
 
 
 def _dream_step_cases(rng):

@@ -47,5 +47,5 @@ def _tv_cases(rng):
 
 
 register("08.gram_matrix", gram_matrix, _gram_cases)
-register("08.style_loss", lambda *a, **k: float(style_loss(*a, **k)), _style_loss_cases)
-register("08.total_variation", lambda x: float(tv_penalty(x)), _tv_cases)
+register("08.style_loss", lambda *a, **k: float(style_loss(*a, **k)), _style_loss_cases, source=style_loss)
+register("08.total_variation", lambda x: float(tv_penalty(x)), _tv_cases, source=tv_penalty)

@@ -35,4 +35,5 @@ def _loss_cases(rng):
 
 
 register("09.instance_norm", instance_norm, _norm_cases)
-register("09.perceptual_loss", lambda *a, **k: float(perceptual_terms(*a, **k)["total"]), _loss_cases)
+register("09.perceptual_loss", lambda *a, **k: float(perceptual_terms(*a, **k)["total"]), _loss_cases,
+         source=perceptual_terms)

@@ -9,15 +9,17 @@ from ..grading import Case, compare, register
 
 def _tiny_cnn(seed, classes=10):
     """A small random CNN (seeded), so the cases run in milliseconds."""
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1, stride=2),
-                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(16, classes)).eval().requires_grad_(False)
+    with torch.random.fork_rng(devices=[]):  # seeded, without touching the global generator
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1, stride=2),
+                             nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             nn.Linear(16, classes)).eval().requires_grad_(False)
 
 
 def _tiny_linear(seed, size, classes=10):
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Flatten(), nn.Linear(3 * size * size, classes)).eval().requires_grad_(False)
+    with torch.random.fork_rng(devices=[]):  # seeded, without touching the global generator
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Flatten(), nn.Linear(3 * size * size, classes)).eval().requires_grad_(False)
 
 
 def _image(rng, n, h, w, lo=0.0, hi=1.0):
