@@ -1,5 +1,6 @@
 """The project's own files: dependencies agree, notebooks are stored clean."""
 import glob
+import os
 import json
 import pathlib
 import re
@@ -53,3 +54,28 @@ def test_ci_runs_the_readme_test_command():
     assert "make test\n" in ci and "make test-browser" in ci
     readme = (ROOT / "README.md").read_text()
     assert "make lab" in readme and "make test" in readme
+
+
+def test_a_wheel_holds_the_exercises_and_the_trained_styles(tmp_path):
+    """A non-editable install (a course server, a Docker image, pip install git+...) has what the notebooks use."""
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "dist")], check=True, capture_output=True, timeout=600)
+    (wheel,) = (tmp_path / "dist").glob("course_utils-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "course_utils/exercises/nb00_start_here.py" in names and "course_utils/grader.py" in names
+    assert {f"course_utils/data/fast_style/{s}.pt" for s in ("strokes", "embers", "kandinsky")} <= set(names)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"),
+                    str(wheel)], check=True, capture_output=True, timeout=600)
+    code = ("import course_utils, sys; from course_utils import fast_style, grading\n"
+            "assert course_utils.__file__.startswith(sys.argv[1]), course_utils.__file__\n"
+            "print(len(grading.exercises()), sorted(fast_style.pretrained_styles()))")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "site")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    n, styles = out.stdout.split(" ", 1)
+    assert int(n) >= 22 and styles.strip() == "['embers', 'kandinsky', 'strokes']"
