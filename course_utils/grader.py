@@ -42,8 +42,8 @@ import time
 import numpy as np
 
 from . import sandbox
-from .grading import (BEGIN, CRASHED, END, FAILED, NOT_ATTEMPTED, PASSED, TIMED_OUT, compare, exercise,
-                      fingerprint, from_plain, to_plain)
+from .grading import BEGIN, CRASHED, END, FAILED, NOT_ATTEMPTED, PASSED, TIMED_OUT, compare, exercise
+from .plain_data import fingerprint, from_plain, to_plain
 
 NOT_SUBMITTED = "not submitted"
 FIELDS = ["student", "notebook", "exercise", "status", "score", "points", "flags", "message"]
