@@ -120,14 +120,15 @@ def test_static_flags_ignore_what_the_instructor_gave():
 
 # ---------------------------------------------------------------- the sandbox
 
-def test_sandbox_kills_everything_it_started_at_the_time_limit():
-    marker = "987654.25"
+@pytest.mark.parametrize("isolate", [True, False], ids=["namespaces", "no-namespaces"])
+def test_sandbox_kills_everything_it_started_at_the_time_limit(isolate):
+    marker = f"987654.{int(isolate)}"
     code = ("import subprocess, time\n"
             f"subprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n"
             "time.sleep(3600)\n")
     import sys
 
-    r = sandbox.run([sys.executable, "-c", code], timeout=3)
+    r = sandbox.run([sys.executable, "-c", code], timeout=3, isolate=isolate)
     assert r.status == sandbox.TIMED_OUT and r.seconds < 30
     left = [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[-1:] == [marker]]
     assert not left, "a process of the sandbox outlived it"
