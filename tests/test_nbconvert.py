@@ -1,0 +1,94 @@
+"""The notebooks under nbconvert/nbgrader/papermill: nbclient's NotebookClient, figures inline.
+
+nbclient used to wait forever on a cell that drew a figure into an ipywidgets.Output with
+`with out:` (jupyter/nbclient#312): it plays the Output widget and answers each captured output
+with a comm_msg on the shell socket while it waits there for the execute_reply; jupyter_client's
+raw send drains the socket's edge-triggered ZMQ_FD and the reply that had just arrived is never
+read. The panels now draw with course_utils.widgets.draw_into, which fills `out.outputs` from the
+kernel, so the client never sends anything during a cell (see that module's docstring).
+
+Each run is a subprocess (tests/nbconvert_execute.py) with a wall-clock limit: a hang is killed and
+fails, naming the cell. nbclient's own per-cell timeout would not catch it: the timed-out poll finds
+the reply and the cell passes after exactly `timeout` seconds.
+
+    pytest tests/test_nbconvert.py                      # the repro notebook, 3 runs (~30 s)
+    pytest tests/test_nbconvert.py -m nbconvert         # also every notebook (minutes each)
+    NBCONVERT_REPRO=1 pytest tests/test_nbconvert.py -k hang_repro   # shows the bug itself
+"""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+SCRIPT = ROOT / "tests" / "nbconvert_execute.py"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+
+
+def execute(path, limit, cell_timeout=600, cwd=None):
+    """Run `path` with NotebookClient in a subprocess; kill it after `limit` seconds.
+
+    Returns (seconds, {cell: seconds}); fails the test on an error or when the limit is reached."""
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # conftest sets Agg; nbconvert users don't
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("MKL_NUM_THREADS", "1")
+    cmd = [sys.executable, str(SCRIPT), str(path), "--cell-timeout", str(cell_timeout)]
+    if cwd:
+        cmd += ["--cwd", str(cwd)]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the client; its kernel notices its parent is gone and exits
+        out, err = proc.communicate()
+        events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        hung = [e["start"] for e in events if "start" in e][-1:] or ["(before the first cell)"]
+        pytest.fail(f"{path.name} did not finish in {limit} s: hung in cell {hung[0]}")
+    took = time.monotonic() - t0
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not events or not events[-1].get("ok"):
+        pytest.fail(f"{path.name} failed (exit {proc.returncode}):\n{err[-4000:]}")
+    cells = {e["cell"]: e["s"] for e in events if "cell" in e}
+    slow = {c: s for c, s in cells.items() if s >= cell_timeout - 1}
+    assert not slow, f"{path.name}: cells {slow} took the whole cell timeout (a hang nbclient recovered from)"
+    return took, cells
+
+
+@pytest.mark.parametrize("run", range(3))
+def test_panels_finish_under_nbclient(run):
+    """The big-figure repro through live_panel, run_panel and draw_into, three times in a row.
+
+    With `with out:` in the panels (the old code) the first such cell hangs every time."""
+    took, cells = execute(DATA / "nbconvert_panels.ipynb", limit=120, cell_timeout=300)
+    print(f"run {run}: {took:.1f} s, slowest cell {max(cells.values()):.1f} s")
+
+
+@pytest.mark.skipif(not os.environ.get("NBCONVERT_REPRO"), reason="shows the bug: hangs by design (NBCONVERT_REPRO=1)")
+def test_hang_repro_hangs_with_out():
+    """`with out:` + clear_output(wait=True) + plt.show() of a big figure: nbclient never finishes."""
+    with pytest.raises(pytest.fail.Exception, match="did not finish"):
+        execute(DATA / "nbconvert_hang_repro.ipynb", limit=60)
+
+
+def _selected(config):
+    return "nbconvert" in (config.getoption("-m") or "") or os.environ.get("NBCONVERT_NOTEBOOKS")
+
+
+@pytest.mark.nbconvert
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_under_nbclient(path, request):
+    """Every notebook as `jupyter nbconvert --to notebook --execute` runs it: inline figures, 600 s.
+
+    Slow (the whole course); selected with `-m nbconvert` or NBCONVERT_NOTEBOOKS=1."""
+    if not _selected(request.config):
+        pytest.skip("the whole course under nbclient: select with -m nbconvert (or NBCONVERT_NOTEBOOKS=1)")
+    took, cells = execute(path, limit=600, cell_timeout=600)
+    print(f"{path.name}: {took:.1f} s")
