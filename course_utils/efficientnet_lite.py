@@ -23,6 +23,7 @@ Module names, as `model.named_modules()` prints them::
 from __future__ import annotations
 
 import math
+import warnings
 from collections import OrderedDict
 import re
 
@@ -55,6 +56,9 @@ class Normalize(nn.Module):
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
 
     def forward(self, x):
+        if x.numel() and float(x.detach().amax()) > 2.0:  # a cheap look: 0..255 input is a common slip
+            warnings.warn(f"the model takes RGB images in [0, 1], but got values up to {float(x.detach().amax()):.4g}: "
+                          "divide a 0..255 image by 255 first", stacklevel=2)
         return (x - self.mean) / self.std
 
     def extra_repr(self):

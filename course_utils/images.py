@@ -10,10 +10,11 @@ import io
 import os
 import pathlib
 import urllib.request
+import warnings
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_SIDE = 1024  # images are bounded to this longest side unless a size is asked for
 
@@ -123,7 +124,8 @@ def _open(path, label):
     try:
         with Image.open(path) as img:
             img.load()
-            return img.copy()
+            # a phone stores a portrait photo as landscape pixels plus an EXIF orientation: apply it
+            return ImageOps.exif_transpose(img)
     except FileNotFoundError:
         raise ImageLoadError(f"Could not read image {label}: no such file.") from None
     except IsADirectoryError:
@@ -163,7 +165,8 @@ def _resolve(src) -> Image.Image:
             if t.shape[0] != 1:
                 raise ImageLoadError(f"expected one image, got a batch of {t.shape[0]}: index it first")
             t = t[0]
-        return _from_array(t.numpy())
+        check_range(t)
+        return _from_array(t.clamp(0, 1).numpy())
     if isinstance(src, np.ndarray):
         return _from_array(src)
     if isinstance(src, pathlib.Path):
@@ -213,6 +216,23 @@ def load_image(src, size=None, max_side=MAX_SIDE) -> Image.Image:
     return img.resize((tw, th), Image.Resampling.LANCZOS)
 
 
+def check_range(x: torch.Tensor, what="an image tensor"):
+    """Raise when `x` is clearly not an image in [0, 1]; warn when it only overshoots a little.
+
+    The course's models take RGB in [0, 1] and normalize it themselves: a tensor in 0..255, or one
+    already normalized with ImageNet's mean and std, would be classified as noise.
+    """
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -0.5:
+        raise ImageLoadError(f"{what} must hold values in [0, 1], got [{lo:.3g}, {hi:.3g}]: it looks normalized "
+                             "(mean/std); pass the image in [0, 1], the model normalizes it itself")
+    if hi > 2.0:
+        raise ImageLoadError(f"{what} must hold values in [0, 1], got [{lo:.3g}, {hi:.3g}]: it looks like 0..255, "
+                             "so divide it by 255 first (x / 255)")
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        warnings.warn(f"{what} has values in [{lo:.3g}, {hi:.3g}], outside [0, 1]; they are clamped", stacklevel=3)
+
+
 def to_tensor(img, size=None) -> torch.Tensor:
     """A (1, 3, H, W) float tensor in [0, 1] from a PIL image or anything `load_image` takes."""
     if torch.is_tensor(img) and size is None:
@@ -220,6 +240,7 @@ def to_tensor(img, size=None) -> torch.Tensor:
         t = t.unsqueeze(0) if t.dim() == 3 else t
         if t.dim() != 4 or t.shape[1] != 3:
             raise ImageLoadError(f"expected an image tensor (1, 3, H, W) or (3, H, W), got {tuple(img.shape)}")
+        check_range(t)
         return t.clamp(0, 1)
     if not isinstance(img, Image.Image) or size is not None or img.mode != "RGB":
         img = load_image(img, size=size)

@@ -12,7 +12,9 @@ from collections import namedtuple
 import torch
 from torch import nn
 
-LayerInfo = namedtuple("LayerInfo", "name type shape")
+LayerInfo = namedtuple("LayerInfo", "name type shape grad_cam", defaults=(False,))
+LayerInfo.__doc__ = """A layer: its name, module type, output shape, and whether Grad-CAM can be computed there
+(an (N, K, h, w) output with a spatial grid of at least 2 x 2: Grad-CAM weighs the K maps of such a layer)."""
 
 
 class LayerNotFoundError(KeyError):
@@ -70,7 +72,10 @@ def capture(model: nn.Module, layer_names, detach=True):
         acts["blocks.5"]  # the tensor that layer produced (the last call, if several)
 
     detach=False keeps the activations in the autograd graph (needed for Grad-CAM).
-    The hooks are removed on exit, even when the block raises.
+    What is recorded is the layer's output as it left the layer, even when a later in-place
+    operation (torchvision's `ReLU(inplace=True)`) overwrites that tensor: with detach=True a copy is
+    kept; with detach=False the rest of the network is handed a copy, so that the recorded tensor
+    stays intact and gradients still reach it. The hooks are removed on exit, even when the block raises.
     """
     if isinstance(layer_names, str):
         layer_names = [layer_names]
@@ -80,7 +85,13 @@ def capture(model: nn.Module, layer_names, detach=True):
 
     def make_hook(n):
         def hook(module, inputs, output):
-            acts[n] = output.detach() if detach and torch.is_tensor(output) else output
+            if not torch.is_tensor(output):
+                acts[n] = output
+            elif detach:
+                acts[n] = output.detach().clone()
+            else:
+                acts[n] = output
+                return output.clone()  # what follows may work in place on its input
 
         return hook
 
@@ -95,7 +106,7 @@ def capture(model: nn.Module, layer_names, detach=True):
 
 @torch.no_grad()
 def list_layers(model: nn.Module, input_size=224, leaves_only=False) -> list[LayerInfo]:
-    """(name, module type, output shape) for every layer, measured with one forward pass.
+    """(name, module type, output shape, grad_cam) for every layer, measured with one forward pass.
 
     Shapes are for a (1, 3, input_size, input_size) input; a layer that is not run in the
     forward pass (or returns no tensor) has shape None.
@@ -114,7 +125,7 @@ def list_layers(model: nn.Module, input_size=224, leaves_only=False) -> list[Lay
         model.train(was_training)
     modules = dict(model.named_modules())
     return [
-        LayerInfo(n, type(modules[n]).__name__,
-                  tuple(acts[n].shape) if n in acts and torch.is_tensor(acts[n]) else None)
+        LayerInfo(n, type(modules[n]).__name__, shape, shape is not None and len(shape) == 4 and min(shape[2:]) >= 2)
         for n in names
+        for shape in [tuple(acts[n].shape) if n in acts and torch.is_tensor(acts[n]) else None]
     ]

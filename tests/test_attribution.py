@@ -8,6 +8,8 @@ import course_utils as cu
 from course_utils import attribution as A
 from course_utils.backprop_rules import backward_rule, relu_backward, relu_units
 
+from helpers import assert_unchanged, state
+
 captum_attr = pytest.importorskip("captum.attr")
 pytestmark = [pytest.mark.filterwarnings("ignore:Setting backward hooks"),
               pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients")]
@@ -63,25 +65,6 @@ class TorchvisionStyle(nn.Module):
 
     def forward(self, x):
         return self.fc(self.pool(self.layer1(self.stem(x))).flatten(1))
-
-
-def state(model):
-    """Everything about a model that a function must leave as it was."""
-    return {
-        "training": [m.training for m in model.modules()],
-        "requires_grad": [p.requires_grad for p in model.parameters()],
-        "hooks": sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
-                     + len(getattr(m, "_backward_pre_hooks", {})) for m in model.modules()),
-        "inplace": [getattr(m, "inplace", None) for m in model.modules()],
-        "params": [p.detach().clone() for p in model.parameters()],
-    }
-
-
-def assert_unchanged(model, before):
-    after = state(model)
-    for key in ("training", "requires_grad", "hooks", "inplace"):
-        assert after[key] == before[key], key
-    assert all(torch.equal(a, b) for a, b in zip(after["params"], before["params"]))
 
 
 def close(a, b, atol=1e-6, rtol=1e-4):
@@ -173,19 +156,21 @@ def test_rule_context_restores_everything_even_after_an_error(resnet):
     assert any(m.inplace for m in relu_units(resnet))
     with pytest.raises(RuntimeError, match="boom"):
         with backward_rule(resnet, "guided"):
-            assert not any(m.inplace for m in relu_units(resnet))
+            assert all(m.inplace for m in relu_units(resnet))  # nothing of the model is touched, not even this
             resnet(torch.rand(1, 3, 32, 32))
             raise RuntimeError("boom")
     assert_unchanged(resnet, before)
 
 
-def test_rule_context_needs_relu_modules():
+def test_rule_context_needs_relu_like_units():
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 2)).eval()
-    with pytest.raises(ValueError, match="no nn.ReLU"):
+    x = torch.rand(1, 3, 2, 2)
+    with pytest.raises(ValueError, match="no ReLU-like activation"):
         with backward_rule(model, "guided"):
-            pass
+            model(x)
+    assert not model._forward_hooks and not model._forward_pre_hooks
     with backward_rule(model, "gradient"):  # nothing to swap, nothing to complain about
-        pass
+        model(x)
 
 
 def relu_input_gradients(model, x, target, rule):

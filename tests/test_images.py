@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -113,3 +115,43 @@ def test_grid_draws_titled_panels():
     with pytest.raises(ValueError, match="titles"):
         cu.grid([torch.rand(8, 8)], titles=["a", "b"])
     cu.show(torch.rand(3, 3, 8, 8))  # a batch; closes the figure under Agg
+
+
+def test_load_image_applies_the_exif_orientation():
+    """A phone's portrait photo: landscape pixels plus 'rotate 90' (orientation 6) in its EXIF."""
+    from PIL import Image
+
+    img = Image.new("RGB", (80, 40), (200, 10, 10))
+    img.paste((10, 10, 200), (0, 0, 10, 40))  # a blue stripe on the left edge
+    exif = img.getexif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif.tobytes(), quality=95)
+    loaded = cu.load_image(buf.getvalue())
+    assert loaded.size == (40, 80)  # width 40, height 80: standing up
+    top = np.asarray(loaded)[:5].mean((0, 1))
+    assert top[2] > 150 and top[0] < 80  # orientation 6 turns the left edge to the top
+
+
+def test_tensors_outside_zero_one_are_refused_with_the_fix():
+    x = torch.rand(1, 3, 8, 8)
+    with pytest.raises(ValueError, match="divide it by 255"):
+        cu.to_tensor(x * 255)
+    with pytest.raises(ValueError, match="divide it by 255"):
+        cu.load_image(x[0] * 255)
+    with pytest.raises(ValueError, match="normalizes it itself"):
+        cu.to_tensor((x - 0.45) / 0.22)
+    with pytest.warns(UserWarning, match="clamped"):
+        assert cu.to_tensor(x * 1.05).max() <= 1
+    assert torch.equal(cu.to_tensor(x), x)
+
+
+def test_the_model_warns_on_a_0_255_image(model):
+    x = torch.rand(1, 3, 32, 32)
+    with pytest.warns(UserWarning, match="divide a 0..255 image by 255"):
+        model(x * 255)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model(x)

@@ -26,6 +26,27 @@ def test_list_layers_shapes(model):
     assert layers["classifier"].shape == (1, 1000)
     assert layers["blocks.3.depthwise.act"].type == "ReLU6"
     assert model.training is False and _hooks(model) == 0
+    # Grad-CAM needs a spatial grid of maps: the head's 7x7 has one, the pooled and the classifier's outputs not
+    assert layers["head.act"].grad_cam and layers["stem.conv"].grad_cam
+    assert not layers["classifier"].grad_cam and not layers["pool"].grad_cam
+
+
+def test_capture_keeps_what_a_layer_gave_before_an_in_place_operation():
+    """torchvision-style ReLU(inplace=True) after the captured layer must not change the record."""
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(inplace=True), torch.nn.Flatten(),
+                              torch.nn.Linear(8, 1))
+    x = torch.randn(1, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    before_relu = net[0](x).detach()
+    assert (before_relu < 0).any()  # the ReLU has something to change
+    with cu.capture(net, ["0"]) as acts:
+        net(x)
+    assert torch.equal(acts["0"], before_relu)
+    with cu.capture(net, ["0"], detach=False) as acts:
+        out = net(x)
+    assert torch.equal(acts["0"].detach(), before_relu)
+    (g,) = torch.autograd.grad(out.sum(), acts["0"])  # still in the graph
+    expected = net[3].weight.view(2, 2, 2) * (before_relu[0] > 0)
+    assert torch.allclose(g[0], expected)
 
 
 def test_capture_records_and_removes_hooks(model):
