@@ -146,6 +146,15 @@ def relu_units(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, kinds)]
 
 
+def activation_calls(model: nn.Module, x: torch.Tensor) -> int:
+    """How many ReLU-like activations one forward pass of `model` on `x` computes: modules and
+    functional calls (F.relu, torch.relu, ...) alike, every one that `backward_rule` swaps."""
+    mode = _RuleMode("guided")
+    with torch.no_grad(), mode:
+        model(x)
+    return mode.swapped
+
+
 @contextlib.contextmanager
 def backward_rule(model: nn.Module, rule: str = "guided"):
     """Inside the block, every ReLU-like unit of `model` backpropagates with `rule`.

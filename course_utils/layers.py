@@ -14,7 +14,8 @@ from torch import nn
 
 LayerInfo = namedtuple("LayerInfo", "name type shape grad_cam", defaults=(False,))
 LayerInfo.__doc__ = """A layer: its name, module type, output shape, and whether Grad-CAM can be computed there
-(an (N, K, h, w) output with a spatial grid of at least 2 x 2: Grad-CAM weighs the K maps of such a layer)."""
+(an (N, K, h, w) output with a spatial grid of at least 2 x 2, after the input's normalization: Grad-CAM
+weighs the K maps of such a layer)."""
 
 
 class LayerNotFoundError(KeyError):
@@ -125,7 +126,8 @@ def list_layers(model: nn.Module, input_size=224, leaves_only=False) -> list[Lay
         model.train(was_training)
     modules = dict(model.named_modules())
     return [
-        LayerInfo(n, type(modules[n]).__name__, shape, shape is not None and len(shape) == 4 and min(shape[2:]) >= 2)
+        LayerInfo(n, type(modules[n]).__name__, shape,
+                  shape is not None and len(shape) == 4 and min(shape[2:]) >= 2 and type(modules[n]).__name__ != "Normalize")
         for n in names
         for shape in [tuple(acts[n].shape) if n in acts and torch.is_tensor(acts[n]) else None]
     ]

@@ -106,8 +106,9 @@ def _socket_timeout(seconds):
 def _load_zoo(name, pretrained, download):
     import torchvision
 
-    if not pretrained:
-        return torchvision.models.get_model(name, weights=None)
+    if not pretrained:  # GoogLeNet: its documented initialization, without the warning about its default
+        extra = {"init_weights": True, "aux_logits": False} if name == "googlenet" else {}
+        return torchvision.models.get_model(name, weights=None, **extra)
     path = cached_weights_path(name)
     if not os.path.exists(path) and not download:
         raise ModelNotAvailableError(_offline_message(name, path, "download=False was given"))
