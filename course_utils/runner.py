@@ -58,6 +58,7 @@ class Kernel:
         kc = self.kc
         msg_id = kc.execute(code, allow_stdin=False, stop_on_error=False)
         outputs, clear_next, error = [], False, None
+        panels = {}  # comm id -> the outputs an ipywidgets.Output holds (widgets.draw_into fills them)
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -73,6 +74,11 @@ class Kernel:
             kind, content = msg["msg_type"], msg["content"]
             if kind == "status" and content["execution_state"] == "idle":
                 break
+            if kind in ("comm_open", "comm_msg"):
+                state = content.get("data", {}).get("state", {})
+                if state.get("_model_name") == "OutputModel" or content.get("comm_id") in panels:
+                    panels[content["comm_id"]] = state.get("outputs", panels.get(content["comm_id"], []))
+                continue
             if kind == "clear_output":
                 if content.get("wait"):
                     clear_next = True
@@ -85,6 +91,8 @@ class Kernel:
                 outputs.append(nbformat.v4.output_from_msg(msg))
                 if kind == "error":
                     error = (content["ename"], content["evalue"])
+        for shown in panels.values():  # what the panels show goes into the saved notebook too (make run's HTML)
+            outputs += [nbformat.from_dict(o) for o in shown]
         self.execution_count = None
         while True:  # the execute_reply, for the execution count
             left = deadline - time.monotonic()
