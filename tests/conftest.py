@@ -56,3 +56,8 @@ def model():
     from course_utils import load_model
 
     return load_model()
+
+
+# Notebooks under tests/data are inputs of tests/test_nbconvert.py (one of them hangs nbclient on purpose),
+# not course notebooks for nbval to collect.
+collect_ignore_glob = ["data/*.ipynb"]
