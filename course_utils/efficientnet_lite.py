@@ -56,8 +56,9 @@ class Normalize(nn.Module):
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
 
     def forward(self, x):
-        if x.numel() and float(x.detach().amax()) > 2.0:  # a cheap look: 0..255 input is a common slip
-            warnings.warn(f"the model takes RGB images in [0, 1], but got values up to {float(x.detach().amax()):.4g}: "
+        top = float(x.detach().amax()) if x.numel() else 0.0  # a cheap look: 0..255 input is a common slip
+        if top > 2.0:
+            warnings.warn(f"the model takes RGB images in [0, 1], but got values up to {top:.4g}: "
                           "divide a 0..255 image by 255 first", stacklevel=2)
         return (x - self.mean) / self.std
 

@@ -234,24 +234,18 @@ def _worker(spec: dict) -> dict:
 
 # ---------------------------------------------------------------- verdicts (in the grader's process)
 
-_REFERENCES: dict = {}
-
-
 def _reference(ex_id: str, seed: int):
-    """[(inputs fingerprint, ("value", plain-decoded) or ("raised", exception class))] for each case."""
-    key = (ex_id, seed)
-    if key not in _REFERENCES:
-        ex = exercise(ex_id)
-        out = []
-        for case in ex.cases(np.random.default_rng(seed)):
-            args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
-            inputs = fingerprint((args, kwargs))
-            try:
-                out.append((case.description, inputs, "value", from_plain(to_plain(ex.reference(*args, **kwargs)))))
-            except Exception as e:  # noqa: BLE001 - a case where the right answer is an error
-                out.append((case.description, inputs, "raised", type(e)))
-        _REFERENCES[key] = out
-    return _REFERENCES[key]
+    """[(description, inputs fingerprint, "value" or "raised", plain-decoded value or exception class)] per case."""
+    ex = exercise(ex_id)
+    out = []
+    for case in ex.cases(np.random.default_rng(seed)):
+        args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
+        inputs = fingerprint((args, kwargs))
+        try:
+            out.append((case.description, inputs, "value", from_plain(to_plain(ex.reference(*args, **kwargs)))))
+        except Exception as e:  # noqa: BLE001 - a case where the right answer is an error
+            out.append((case.description, inputs, "raised", type(e)))
+    return out
 
 
 def judge(ex_id: str, seed: int, answer: dict) -> tuple[str, str, list[str]]:

@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 
@@ -98,8 +99,6 @@ def run(cmd, stdin: str = "", timeout: float = 600, memory: int | None = None, e
                              stderr=subprocess.PIPE, text=True, env=env, cwd=cwd, start_new_session=True)
     root = psutil.Process(popen.pid)
     status, peak, seen = OK, 0, {}
-    import threading
-
     outputs = {}
 
     def talk():
