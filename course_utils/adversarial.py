@@ -2,7 +2,8 @@
 
 - `fooling_image`: push a photo towards a chosen class by gradient steps on the image until the
   model says so (Szegedy et al. 2013, "Intriguing properties of neural networks"). It is the
-  course's image optimizer (`optimize_image`) maximizing log p(target), started at the photo.
+  course's image optimizer (`optimize_image`) maximizing log p(target), started at the photo, with a
+  `stop` condition: the model's top class is the target.
 - `fgsm`: the fast gradient sign method (Goodfellow, Shlens & Szegedy 2015, "Explaining and
   Harnessing Adversarial Examples"): one step of size eps along the sign of the loss gradient,
 
@@ -17,10 +18,10 @@
   input by eps towards sign(w) raises the score w.x + b by eps * ||w||_1, which grows with the
   dimension.
 
-Conventions: images in [0, 1], shape (N, 3, H, W); eps and step sizes in the same pixel units
-(8/255 is "8 grey levels"); every result is clamped to [0, 1] and lies within eps of x in the
-L-infinity norm; L is the cross-entropy of the logits. `target` is a class index or name (the
-same for every image) or a tensor of indices, one per image.
+Conventions: images in [0, 1], shape (N, C, H, W) (anything `images.as_batch` takes); eps and step
+sizes in the same pixel units (8/255 is "8 grey levels"); every result is clamped to [0, 1] and lies
+within eps of x in the L-infinity norm; L is the cross-entropy of the logits. `target` is a class index
+or name (the same for every image) or one per image (`labels.targets`). Random starts draw from `seed`.
 
 FGSM and PGD keep a short loop of their own instead of calling `optimize_image`: a step along the
 sign of the gradient followed by a projection onto the eps-ball is an attack's update rule, not
@@ -28,47 +29,23 @@ an objective to maximize with Adam.
 """
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .labels import class_index, class_name
+from .images import as_batch
+from .labels import class_index, class_name, class_scores, predict_batch, targets
 from .layers import frozen
 from .objectives import Objective
-from .optimize import optimize_image
+from .optimize import Progress, optimize_image
+from .plots import draw_image, draw_predictions, grid
+from .seeding import generator
 
 METHODS = ("fgsm", "iterative_fgsm", "pgd")
 
 
 # ---------------------------------------------------------------- checking the arguments
-
-def _as_batch(x):
-    if not torch.is_tensor(x):
-        raise TypeError(f"x must be an image tensor (N, 3, H, W) in [0, 1], got {type(x).__name__}; "
-                        "use course_utils.to_tensor(load_image(...)) for a file or a bundled photo")
-    if x.dim() == 3:
-        x = x.unsqueeze(0)
-    if x.dim() != 4:  # (N, 3, H, W) for photos; any channel count works (digits are (N, 1, 8, 8))
-        raise ValueError(f"x must have shape (N, C, H, W) or (C, H, W), got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must be a float tensor in [0, 1], got dtype {x.dtype}")
-    if x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f"x must lie in [0, 1], got values in [{float(x.min()):.3g}, {float(x.max()):.3g}]")
-    return x.detach()
-
-
-def _targets(target, n, device):
-    """A (n,) long tensor of class indices from an index, a name, a list or a tensor."""
-    if (torch.is_tensor(target) and target.numel() != 1) or isinstance(target, (list, tuple)):
-        t = torch.as_tensor([class_index(c) for c in target] if isinstance(target, (list, tuple))
-                            else target.detach().long().flatten())
-        if len(t) != n:
-            raise ValueError(f"got {len(t)} targets for {n} images: give one class for all, or one per image")
-        return t.to(device)
-    return torch.full((n,), class_index(target), dtype=torch.long, device=device)
-
 
 def _per_image(value, n, name, device):
     """eps or alpha as an (n, 1, 1, 1) tensor; a float, or one value per image."""
@@ -79,16 +56,6 @@ def _per_image(value, n, name, device):
         raise ValueError(f"{name} is in pixel units of [0, 1] (8 grey levels is 8/255 = 0.031), "
                          f"got {v.tolist() if v.numel() < 5 else v}")
     return v.to(device).expand(n).reshape(n, 1, 1, 1)
-
-
-def _attack_mode(model):
-    """Eval mode and frozen parameters while attacking; the model is given back as it was."""
-    return frozen(model)
-
-
-def _device(model):
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
 
 
 def loss_gradient(model, x, labels):
@@ -113,54 +80,49 @@ def fgsm(model, x, target, eps, targeted=False):
     """Fast gradient sign method: one step of size eps (pixel units) along sign(grad_x L).
 
     target: the true label (untargeted: its loss goes up) or, with targeted=True, the class the
-    image should become (its loss goes down): an index, a name, or a tensor of one index per image.
-    Returns an image like x, in [0, 1], with |x' - x| <= eps everywhere.
+    image should become (its loss goes down): an index, a name, or one per image.
+    Returns a batch like x, in [0, 1], with |x' - x| <= eps everywhere.
     """
-    shape, device = getattr(x, "shape", None), _device(model)
-    x = _as_batch(x).to(device)
-    labels = _targets(target, len(x), device)
-    eps = _per_image(eps, len(x), "eps", device)
-    with _attack_mode(model):
+    x = as_batch(x, device=model)
+    labels = targets(target, len(x), x.device)
+    eps = _per_image(eps, len(x), "eps", x.device)
+    with frozen(model):
         _, grad = loss_gradient(model, x, labels)
     direction = -1.0 if targeted else 1.0
-    return project(x + direction * eps * grad.sign(), x, eps).reshape(shape)
+    return project(x + direction * eps * grad.sign(), x, eps)
 
 
-def pgd(model, x, target, eps, alpha, steps, targeted=False, random_start=True, seed=None, progress=False):
+def pgd(model, x, target, eps, alpha, steps, targeted=False, random_start=True, seed=0, progress=False):
     """Projected gradient descent: `steps` sign steps of size alpha, each projected back onto the
-    eps-ball around x (and [0, 1]); with random_start, from a uniform random point of that ball.
-
-    seed: seeds the random start (None: torch's global generator).
-    Returns an image like x, in [0, 1], with |x' - x| <= eps everywhere.
+    eps-ball around x (and [0, 1]); with random_start, from a uniform random point of that ball
+    drawn from `seed`. Returns a batch like x, in [0, 1], with |x' - x| <= eps everywhere.
     """
     if int(steps) != steps or steps < 0:
         raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
-    shape, device = getattr(x, "shape", None), _device(model)
-    x = _as_batch(x).to(device)
-    labels = _targets(target, len(x), device)
-    eps = _per_image(eps, len(x), "eps", device)
-    alpha = _per_image(alpha, len(x), "alpha", device)
+    x = as_batch(x, device=model)
+    labels = targets(target, len(x), x.device)
+    eps = _per_image(eps, len(x), "eps", x.device)
+    alpha = _per_image(alpha, len(x), "alpha", x.device)
     direction = -1.0 if targeted else 1.0
     x_adv = x.clone()
     if random_start:
-        g = torch.Generator().manual_seed(seed) if seed is not None else None
-        noise = torch.rand(x.shape, generator=g).to(device) * 2 - 1  # uniform in [-1, 1]
+        noise = torch.rand(x.shape, generator=generator(seed)).to(x.device) * 2 - 1  # uniform in [-1, 1]
         x_adv = project(x + eps * noise, x, eps)
-    with _attack_mode(model):
+    with frozen(model):
         for _ in tqdm(range(int(steps)), desc="PGD" if random_start else "iterative FGSM",
                       disable=not progress, leave=False):
             _, grad = loss_gradient(model, x_adv, labels)
             x_adv = project(x_adv + direction * alpha * grad.sign(), x, eps)
-    return x_adv.reshape(shape)
+    return x_adv
 
 
 def random_sign_noise(x, eps, seed=0):
     """The control experiment: x + eps * (random +1 or -1 per value), clamped to [0, 1]. Same
     L-infinity size as FGSM, but not aligned with the gradient."""
-    x = _as_batch(x)
-    g = torch.Generator().manual_seed(seed)
-    signs = torch.randint(0, 2, x.shape, generator=g).to(x.device, x.dtype) * 2 - 1
-    return project(x + _per_image(eps, len(x), "eps", x.device) * signs, x, _per_image(eps, len(x), "eps", x.device))
+    x = as_batch(x)
+    signs = torch.randint(0, 2, x.shape, generator=generator(seed)).to(x.device, x.dtype) * 2 - 1
+    eps = _per_image(eps, len(x), "eps", x.device)
+    return project(x + eps * signs, x, eps)
 
 
 def iterative_fgsm(model, x, target, eps, alpha, steps, targeted=False, progress=False):
@@ -188,46 +150,30 @@ def attack(model, x, target, method="pgd", eps=2 / 255, alpha=None, steps=10, ta
 
 # ---------------------------------------------------------------- fooling images (the optimizer)
 
-class _Reached(Exception):
-    """Raised inside the objective to stop the optimizer once the model says `target`."""
-
-    def __init__(self, image):
-        self.image = image
-
-
-def fooling_image(model, x, target_class, lr=1 / 255, max_steps=100, confidence=0.0, size=224,
-                  progress=True, callback=None, history=None):
+def fooling_image(model, x, target, lr=1 / 255, max_steps=100, confidence=0.0, size=224, progress=True):
     """Szegedy et al.'s fooling image: gradient steps on the image (Adam, pixel space, clamped to
-    [0, 1]) that raise log p(target_class), started at the photo x, until the model's top class is
-    target_class with probability at least `confidence` (or max_steps have run).
+    [0, 1]) that raise log p(target), started at the photo x, until the model's top class is
+    `target` with probability at least `confidence` (or max_steps have run).
 
-    x: a (1, 3, H, W) tensor in [0, 1] or anything `load_image` takes (then resized to `size`).
+    x: one image, anything `as_batch` takes (a file or a name is resized to `size`).
     lr: the step size in pixel units (Adam moves each pixel by about lr per step).
-    history: a list that receives log p(target) at the start of each step (len = steps taken).
+    progress: True, False, a callback or an `optimize.Progress` (its history receives log p(target) at
+    the start of each step: its length is the number of steps taken).
     Returns the fooled image, a (1, 3, H, W) tensor in [0, 1].
     """
-    c = class_index(target_class)
-    if torch.is_tensor(x):
-        x = _as_batch(x)
-        if len(x) != 1:
-            raise ValueError(f"fooling_image makes one image at a time, got a batch of {len(x)}")
-        size = None
+    c = class_index(target)
+    x = as_batch(x, None if torch.is_tensor(x) else size, channels=3)
+    if len(x) != 1:
+        raise ValueError(f"fooling_image makes one image at a time, got a batch of {len(x)}")
     if not 0 <= confidence < 1:
         raise ValueError(f"confidence is a probability in [0, 1), got {confidence}")
 
-    def log_prob(ctx):
-        logp = F.log_softmax(ctx.logits, dim=1)[:, c]
-        if int(ctx.logits.argmax(1)[0]) == c and float(logp[0].detach().exp()) >= confidence:
-            raise _Reached(ctx.image.detach().clone())  # the model says so: stop here
-        return logp.mean()
+    def reached(ctx):  # the model says so: stop here
+        return int(ctx.logits.argmax(1)[0]) == c and float(F.log_softmax(ctx.logits, dim=1)[0, c].exp()) >= confidence
 
-    try:
-        return optimize_image(model, Objective(log_prob, name=f"log p[{c}]"), image=x, size=size,
-                              steps=max_steps, lr=lr, optimizer="adam", seed=0, progress=progress,
-                              callback=callback, callback_every=1, history=history,
-                              description=f"fooling towards {class_name(c)}")
-    except _Reached as done:
-        return done.image.clamp(0, 1)
+    log_p = Objective(lambda ctx: F.log_softmax(ctx.logits, dim=1)[:, c].mean(), name=f"log p[{c}]")
+    return optimize_image(model, log_p, x, max_steps, lr, "adam", stop=reached,
+                          progress=Progress.of(progress, f"fooling towards {class_name(c)}"))
 
 
 # ---------------------------------------------------------------- measuring
@@ -244,19 +190,16 @@ def perturbation_norms(x, x_adv):
 def success(model, x_adv, target, targeted=False, topk=1):
     """A bool per image: did the attack work? Targeted: the top class is the target. Untargeted:
     the true label is not the top class (topk=1), or not even among the top k classes."""
-    x_adv = x_adv.to(_device(model))
-    logits = model(x_adv)
-    labels = _targets(target, len(x_adv), logits.device)
+    logits = class_scores(model, x_adv)
+    labels = targets(target, len(logits), logits.device)
     if targeted:
         return logits.argmax(1) == labels
     return (logits.topk(topk, dim=1).indices != labels[:, None]).all(1)
 
 
-@torch.no_grad()
 def top1(model, x, batch_size=16):
     """The model's top-1 class index for each image of a batch."""
-    x = x.to(_device(model))
-    return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    return class_scores(model, x, batch_size=batch_size).argmax(1)
 
 
 def success_curve(model, x, target, eps_values, method="pgd", targeted=False, steps=5, alpha_scale=2.5, seed=0,
@@ -268,9 +211,9 @@ def success_curve(model, x, target, eps_values, method="pgd", targeted=False, st
     that label is not among the top `topk` classes. With a tuple topk=(1, 5) the result is a dict
     {k: rates}, from the same attacks. Iterative attacks take steps of alpha_scale * eps / steps.
     """
-    x = _as_batch(x)
+    x = as_batch(x)
     n, k = len(x), len(eps_values)
-    labels = _targets(target, n, torch.device("cpu"))
+    labels = targets(target, n)
     xs, ls = x.repeat(k, 1, 1, 1), labels.repeat(k)
     eps = torch.tensor(eps_values, dtype=torch.float32).repeat_interleave(n)
     x_adv = attack(model, xs, ls, method, eps, alpha=alpha_scale * eps / max(int(steps), 1), steps=steps,
@@ -284,9 +227,9 @@ def linearity_check(model, x, target, eps_values):
     """How linear is the network around x? For one image, the loss increase that a straight line
     predicts for an FGSM step of size eps, eps * ||grad_x L||_1 (the first-order Taylor term),
     and the increase actually measured. Returns (predicted, actual) lists, one value per eps."""
-    x = _as_batch(x)[:1].to(_device(model))
-    labels = _targets(target, 1, x.device)
-    with _attack_mode(model):
+    x = as_batch(x, device=model)[:1]
+    labels = targets(target, 1, x.device)
+    with frozen(model):
         loss, grad = loss_gradient(model, x, labels)
         eps = torch.tensor(eps_values, dtype=torch.float32, device=x.device).reshape(-1, 1, 1, 1)
         moved = (x + eps * grad.sign()).clamp(0, 1)
@@ -341,10 +284,7 @@ def show_attack(model, x, x_adv, titles=("original", "adversarial"), topk=5, mag
     the top-k predictions of both and the perturbation's sizes (bottom row). Returns the Figure."""
     import matplotlib.pyplot as plt
 
-    from .images import _as_displayable
-    from .labels import predict_batch
-
-    x, x_adv = _as_batch(x)[:1].cpu(), _as_batch(x_adv)[:1].cpu()
+    x, x_adv = as_batch(x)[:1].cpu(), as_batch(x_adv)[:1].cpu()
     d = x_adv - x
     m = float(d.abs().max())
     magnify = magnify or (0.5 / m if m > 0 else 1.0)
@@ -353,21 +293,9 @@ def show_attack(model, x, x_adv, titles=("original", "adversarial"), topk=5, mag
     pics = [x, x_adv, (0.5 + magnify * d).clamp(0, 1)]
     names = list(titles) + [f"difference x {magnify:.0f}  (grey = 0)"]
     for ax, pic, name in zip(axes[0], pics, names):
-        ax.imshow(_as_displayable(pic)[0])
-        ax.set_title(name, fontsize=10)
-        ax.axis("off")
+        draw_image(ax, pic, name, fontsize=10)
     for ax, img in zip(axes[1, :2], (x, x_adv)):
-        pred = predict_batch(model, img, topk)[0][::-1]
-        probs = [p for _, p in pred]
-        ax.barh(range(topk), probs, color=["#9bb7d4"] * (topk - 1) + ["#1f5f9e"])
-        ax.set_yticks(range(topk))
-        ax.set_yticklabels([label[:20] for label, _ in pred], fontsize=8)
-        ax.set_xlim(0, 1)
-        for i, p in enumerate(probs):
-            inside = p > 0.75  # a long bar: write the number inside it, in white
-            ax.text(p - 0.02 if inside else p + 0.02, i, f"{p:.1%}", va="center", fontsize=8,
-                    ha="right" if inside else "left", color="white" if inside else "black")
-        ax.spines[["top", "right"]].set_visible(False)
+        draw_predictions(ax, predict_batch(model, img, topk)[0], width=20)
     ax = axes[1, 2]
     ax.axis("off")
     ax.text(0.0, 0.5, "size of the change\n\n"
@@ -381,20 +309,18 @@ def show_attack(model, x, x_adv, titles=("original", "adversarial"), topk=5, mag
     return fig
 
 
-def attack_gallery(model, x, adversarials, magnify=None):
+def show_attacks(model, x, adversarials, magnify=None):
     """A grid: the adversarial images of one photo (top row, titled with the model's top class) and
     their differences from x, magnified (bottom row). adversarials = {name: image}. Returns the Figure."""
-    from .images import grid
-    from .labels import predict_batch
-
-    x = _as_batch(x)[:1].cpu()
-    diffs = {name: _as_batch(xa)[:1].cpu() - x for name, xa in adversarials.items()}
+    x = as_batch(x)[:1].cpu()
+    adversarials = {name: as_batch(xa)[:1].cpu() for name, xa in adversarials.items()}
+    diffs = {name: xa - x for name, xa in adversarials.items()}
     m = max(float(d.abs().max()) for d in diffs.values())
     magnify = magnify or (0.5 / m if m > 0 else 1.0)
     images, titles = [], []
     for name, xa in adversarials.items():
-        (label, p), = predict_batch(model, _as_batch(xa)[:1], 1)[0]
-        images.append(_as_batch(xa)[:1].cpu())
+        (label, p), = predict_batch(model, xa, 1)[0]
+        images.append(xa)
         titles.append(f"{name}\n{label[:18]} {p:.0%}")
     for name, d in diffs.items():
         n = perturbation_norms(x, x + d)
@@ -408,7 +334,7 @@ def _level(v):
     return f"1/{round(1 / v)}" if 0 < v < 1 and abs(1 / v - round(1 / v)) < 1e-6 else f"{v:g}"
 
 
-def success_plot(eps_values, curves, title="attack success over the bundled photos", ax=None):
+def show_success(eps_values, curves, title="attack success over the bundled photos", ax=None):
     """Success rate against eps (in grey levels) for each method: curves = {name: [rate, ...]}.
     Markers shrink from one method to the next, so lines that coincide stay visible."""
     import matplotlib.pyplot as plt
@@ -433,5 +359,5 @@ def success_plot(eps_values, curves, title="attack success over the bundled phot
 
 __all__ = ["fgsm", "pgd", "iterative_fgsm", "attack", "fooling_image", "loss_gradient", "project",
            "perturbation_norms", "success", "top1", "success_curve", "random_sign_noise", "linearity_check",
-           "attack_gallery", "logistic_attack", "sigmoid",
-           "linear_model", "show_attack", "success_plot", "LECTURE_X", "LECTURE_W", "METHODS"]
+           "show_attacks", "logistic_attack", "sigmoid",
+           "linear_model", "show_attack", "show_success", "LECTURE_X", "LECTURE_W", "METHODS"]

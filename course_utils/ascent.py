@@ -14,8 +14,10 @@ operations between the steps, and each removes one kind of unnatural signal:
 - jitter (and slightly scale and rotate) the image before each step, so that a pattern has to
   work at many positions (Mordvintsev et al. 2015, "transformation robustness").
 
-All of it is one call to `course_utils.optimize.optimize_image`; this module builds the objective
-and picks the defaults. `REGULARIZERS` holds the settings, `LADDER` adds them one at a time.
+All of it is one call to `course_utils.optimize.optimize_image`; this module builds the objective, turns
+the regularizer settings into the optimizer's transforms and image operations (`regularization`) and
+picks the defaults. `REGULARIZERS` holds the settings, `LADDER` adds them one at a time. `param=` chooses
+what the steps move: `param.noise` (pixels from faint noise) or `param.fourier` (Olah et al. 2017).
 
 Papers: Erhan et al. 2009, "Visualizing Higher-Layer Features of a Deep Network";
 Simonyan, Vedaldi & Zisserman 2014, "Deep Inside Convolutional Networks"; Yosinski et al. 2015,
@@ -27,15 +29,17 @@ import torch
 import torch.nn.functional as F
 
 from . import objectives as O
+from . import param as P
 from . import transforms as T
 from .labels import class_index
-from .layers import capture, get_layer
-from .optimize import optimize_image
+from .layers import activations, get_layer
+from .optimize import Progress, optimize_image
+from .seeding import generator
 
-# What each regularizer is set to when it is on; `NONE` switches all but the L2 penalty off.
+# What each regularizer is set to when it is on; `L2_ONLY` switches all but the L2 penalty off.
 REGULARIZERS = dict(l2=30.0, blur_every=4, blur_sigma=1.0, clip_pixels=10.0, clip_contributions=25.0,
                     jitter=16, scale=0.1, rotate=10.0)
-NONE = dict(blur_every=0, clip_pixels=0.0, clip_contributions=0.0, jitter=0, scale=0.0, rotate=0.0)
+L2_ONLY = dict(blur_every=0, clip_pixels=0.0, clip_contributions=0.0, jitter=0, scale=0.0, rotate=0.0)
 
 # The regularizers added one at a time (each row keeps the ones above it).
 _ADDED = [("L2 only", {}),
@@ -47,7 +51,7 @@ _ADDED = [("L2 only", {}),
 
 
 def _ladder():
-    rows, current = [], dict(NONE)
+    rows, current = [], dict(L2_ONLY)
     for name, added in _ADDED:
         current = {**current, **added}
         rows.append((name, dict(current)))
@@ -72,54 +76,60 @@ def robustness_transforms(jitter=16, scale=0.1, rotate=10.0):
     return ts
 
 
-def _run(model, objective, size, steps, lr, seed, param="pixel", l2=REGULARIZERS["l2"],
-         blur_every=REGULARIZERS["blur_every"], blur_sigma=REGULARIZERS["blur_sigma"],
-         clip_pixels=REGULARIZERS["clip_pixels"], clip_contributions=REGULARIZERS["clip_contributions"],
-         jitter=REGULARIZERS["jitter"], scale=REGULARIZERS["scale"], rotate=REGULARIZERS["rotate"], **kwargs):
-    objective = objective - l2 * O.l2() if l2 else objective
-    if param == "fourier":  # the image operations act on pixels; the parameterization regularizes instead
-        blur_every, clip_pixels, clip_contributions = 0, 0.0, 0.0
-    return optimize_image(model, objective, size=size, steps=steps, lr=lr, param=param, seed=seed,
-                          transforms=robustness_transforms(jitter, scale, rotate), blur_every=blur_every,
-                          blur_sigma=blur_sigma, clip_pixels=clip_pixels, clip_contributions=clip_contributions,
-                          **kwargs)
+def regularization(l2=REGULARIZERS["l2"], blur_every=REGULARIZERS["blur_every"], blur_sigma=REGULARIZERS["blur_sigma"],
+                   clip_pixels=REGULARIZERS["clip_pixels"], clip_contributions=REGULARIZERS["clip_contributions"],
+                   jitter=REGULARIZERS["jitter"], scale=REGULARIZERS["scale"], rotate=REGULARIZERS["rotate"]):
+    """The regularizer settings as what the optimizer takes: (L2 weight, transforms, image operations)."""
+    post = []
+    if clip_pixels > 0:
+        post.append(T.clip_pixels(clip_pixels))
+    if clip_contributions > 0:
+        post.append(T.clip_contributions(clip_contributions))
+    if blur_every and blur_sigma > 0:
+        post.append(T.blur_every(blur_every, blur_sigma))
+    return l2, robustness_transforms(jitter, scale, rotate), post
 
 
-def class_visualization(model, target, size=224, steps=STEPS, seed=0, lr=LR, **regularizers):
+def _visualize(model, objective, size, steps, lr, seed, param, progress, description, regularizers):
+    l2, transforms, post = regularization(**regularizers)
+    g = generator(seed)  # one stream: the start image, then the random transforms
+    start = param(size, g)
+    if not isinstance(start, P.PixelImage):  # the image operations act on pixels; the parameterization
+        post = []                            # regularizes instead
+    return optimize_image(model, objective - l2 * O.l2() if l2 else objective, start, steps, lr,
+                          transforms=transforms, post=post, seed=g, progress=Progress.of(progress, description))
+
+
+def class_visualization(model, target, size=224, steps=STEPS, lr=LR, seed=0, param=P.noise, progress=True,
+                        **regularizers):
     """An image the model scores highly as class `target` (an index or an ImageNet name).
 
-    Returns a (1, 3, size, size) tensor in [0, 1]. Regularizers (default: all on, see REGULARIZERS):
-    l2 (the weight lambda), blur_every and blur_sigma, clip_pixels and clip_contributions
-    (percentiles), jitter (px), scale, rotate (degrees); pass `**NONE` for the L2 penalty alone.
-    Other keywords go to optimize_image: param ("pixel" or "fourier"), optimizer, octaves,
-    progress, callback, callback_every, history.
+    Returns a (1, 3, size, size) tensor in [0, 1]. param: `param.noise` (pixels, from faint noise) or
+    `param.fourier`. Regularizers (default: all on, see REGULARIZERS): l2 (the weight lambda), blur_every and
+    blur_sigma, clip_pixels and clip_contributions (percentiles), jitter (px), scale, rotate (degrees);
+    pass `**L2_ONLY` for the L2 penalty alone. With `param.fourier` blur and clipping are off.
     """
     c = class_index(target)
-    return _run(model, O.class_logit(c), size, steps, lr, seed, description=f"class {c}", **regularizers)
+    return _visualize(model, O.class_logit(c), size, steps, lr, seed, param, progress, f"class {c}", regularizers)
 
 
-def channel_visualization(model, layer, channel, size=128, steps=STEPS, seed=0, lr=LR, **regularizers):
+def channel_visualization(model, layer, channel, size=128, steps=STEPS, lr=LR, seed=0, param=P.noise, progress=True,
+                          **regularizers):
     """An image that excites channel `channel` of `layer` (its mean activation), from noise.
 
-    Same regularizers and keywords as `class_visualization`, with two defaults changed: the L2 weight
-    is 0 (a channel's mean activation is on a different scale than a class score), and clipping is off
-    (every position contributes to a channel's mean, so clipping only greys out the borders, where
-    the convolutions' padding leaves the smallest contributions).
+    Same arguments as `class_visualization`, with two defaults changed: the L2 weight is 0 (a channel's
+    mean activation is on a different scale than a class score), and clipping is off (every position
+    contributes to a channel's mean, so clipping only greys out the borders, where the convolutions'
+    padding leaves the smallest contributions).
     """
     get_layer(model, layer)  # a wrong name: the error lists the valid ones
-    n_channels = _channels(model, layer)
+    n_channels = activations(model, torch.full((1, 3, 64, 64), 0.5), layer).shape[1]
     if not 0 <= channel < n_channels:
         raise ValueError(f"layer {layer!r} has {n_channels} channels: choose channel in 0..{n_channels - 1}")
     for key in ("l2", "clip_pixels", "clip_contributions"):
         regularizers.setdefault(key, 0.0)
-    return _run(model, O.channel(layer, channel), size, steps, lr, seed, description=f"{layer}:{channel}",
-                **regularizers)
-
-
-def _channels(model, layer):
-    with torch.no_grad(), capture(model, [layer]) as acts:
-        model(torch.full((1, 3, 64, 64), 0.5))
-    return acts[layer].shape[1]
+    return _visualize(model, O.channel(layer, channel), size, steps, lr, seed, param, progress, f"{layer}:{channel}",
+                      regularizers)
 
 
 def ascent_step(model, x, target, lr=0.1, l2_weight=1.0):
@@ -130,7 +140,7 @@ def ascent_step(model, x, target, lr=0.1, l2_weight=1.0):
     (x is a (1, 3, H, W) tensor; no transforms, no image operations; the optimizer with one SGD step.)
     """
     objective = O.class_logit(target) - l2_weight * O.l2()
-    return optimize_image(model, objective, image=x, size=None, steps=1, lr=lr, optimizer="sgd", progress=False)
+    return optimize_image(model, objective, x, steps=1, lr=lr, optimizer="sgd", progress=False)
 
 
 @torch.no_grad()
@@ -144,7 +154,7 @@ def recognized_by(model, images, target, size=None, crops=8, min_crop=0.8, seed=
     (probability, top1_fraction), one per image of the (N, 3, H, W) batch or list.
     """
     c = class_index(target)
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     out = []
     for x in (images if isinstance(images, (list, tuple)) else list(images)):
         x = x if x.dim() == 4 else x.unsqueeze(0)
@@ -164,4 +174,4 @@ def recognized_by(model, images, target, size=None, crops=8, min_crop=0.8, seed=
 
 
 __all__ = ["class_visualization", "channel_visualization", "ascent_step", "recognized_by", "robustness_transforms",
-           "REGULARIZERS", "NONE", "LADDER", "STEPS", "LR"]
+           "regularization", "REGULARIZERS", "L2_ONLY", "LADDER", "STEPS", "LR"]

@@ -1,10 +1,11 @@
 """Which pixels does a decision depend on? Occlusion, gradient saliency, guided backprop, Grad-CAM.
 
 Every function follows Captum's conventions: `f(model, x, target, ...)` takes a batch x of shape
-(N, C, H, W) in [0, 1] and returns a map shaped like x (Grad-CAM: (N, 1, H, W)), and the result
-equals Captum's on the same settings (tests/test_attribution.py checks it). `target` is a class
-index, an ImageNet class name, or one of them per image (a list or a tensor of length N).
-`heatmap` turns a map into the (N, H, W) picture the papers show.
+(N, C, H, W) in [0, 1] (or anything `images.as_batch` takes) and returns a map shaped like the batch
+(Grad-CAM: (N, 1, H, W)), and the result equals Captum's on the same settings (tests/test_attribution.py
+checks it). `target` is a class index, an ImageNet class name, or one of them per image
+(`labels.targets`). `attribute(model, x, target, method)` is the one entry point, as
+`adversarial.attack` is for the attacks. `heatmap` turns a map into the (N, H, W) picture the papers show.
 
 - occlusion: Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014.
 - saliency: Simonyan, Vedaldi & Zisserman, "Deep Inside Convolutional Networks", ICLR workshop 2014.
@@ -22,48 +23,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .backprop_rules import RULES, backward_rule, relu_backward  # noqa: F401 (re-exported)
-from .labels import class_index
+from .backprop_rules import backward_rule
+from .images import as_batch
+from .labels import class_scores, targets
 from .layers import capture
-
-SCORES = ("probability", "logit")
-
-
-# ---------------------------------------------------------------- inputs, targets, scores
-
-def _as_input(model, x):
-    """x as a detached (N, C, H, W) float tensor on the model's device."""
-    if not torch.is_tensor(x):
-        raise TypeError(f"x must be an image tensor of shape (N, 3, H, W), got {type(x).__name__} "
-                        "(use course_utils.to_tensor(image))")
-    if x.dim() != 4:
-        raise ValueError(f"x must have shape (N, C, H, W), got {tuple(x.shape)} (add a batch dimension: x[None])")
-    param = next(model.parameters(), None)
-    x = x.detach()
-    if param is not None:
-        x = x.to(param.device, param.dtype if param.is_floating_point() else torch.float32)
-    return x.float() if not x.is_floating_point() else x
+from .seeding import generator
 
 
-def _targets(target, n, device=None) -> torch.Tensor:
-    """The class of each of the n images as a long tensor of shape (n,)."""
-    def one(t):
-        if isinstance(t, str):
-            return class_index(t)
-        if isinstance(t, bool) or not (isinstance(t, int) or hasattr(t, "__index__")):
-            raise TypeError(f"a target is a class index or an ImageNet class name, got {t!r}")
-        return int(t)
-
-    if torch.is_tensor(target) and target.dim() == 0:
-        target = int(target)
-    if isinstance(target, (list, tuple)) or torch.is_tensor(target):
-        ts = [one(t) for t in (target.tolist() if torch.is_tensor(target) else target)]
-        if len(ts) != n:
-            raise ValueError(f"got {len(ts)} targets for {n} images: give one class, or one per image")
-    else:
-        ts = [one(target)] * n
-    return torch.tensor(ts, dtype=torch.long, device=device)
-
+# ---------------------------------------------------------------- targets and maps
 
 def _select(out, targets):
     """out[i, targets[i]] for each i; a clear error when a target is not an output."""
@@ -73,19 +40,6 @@ def _select(out, targets):
         raise ValueError(f"target {targets.max().item()} is not a class of this model "
                          f"(it has {out.shape[1]} outputs)")
     return out.gather(1, targets[:, None])[:, 0]
-
-
-def _scores(model, x, score="probability"):
-    """The model's (N, classes) probabilities (softmax) or logits, without a graph."""
-    if score not in SCORES:
-        raise ValueError(f"score must be one of {SCORES}, got {score!r}")
-    with torch.no_grad():
-        out = model(x)
-    return torch.softmax(out, dim=1) if score == "probability" else out
-
-
-def _batched_scores(model, images, score, batch_size):
-    return torch.cat([_scores(model, images[i:i + batch_size], score) for i in range(0, len(images), batch_size)])
 
 
 def heatmap(attribution, reduce="max_abs"):
@@ -111,10 +65,14 @@ def heatmap(attribution, reduce="max_abs"):
 def gradient(model, x, target, rule="gradient"):
     """d s_c / d x: the gradient of the target's class score (its logit) with respect to the
     pixels, with every ReLU of the model backpropagating by `rule` (see backprop_rules)."""
-    x = _as_input(model, x).requires_grad_(True)
-    targets = _targets(target, len(x), x.device)
+    x = as_batch(x, device=model)
+    return _gradient(model, x, targets(target, len(x), x.device), rule)
+
+
+def _gradient(model, x, classes, rule="gradient"):
+    x = x.detach().requires_grad_(True)
     with backward_rule(model, rule):
-        score = _select(model(x), targets).sum()  # the images are independent: one backward for all
+        score = _select(model(x), classes).sum()  # the images are independent: one backward for all
         (grad,) = torch.autograd.grad(score, x)
     return grad
 
@@ -133,15 +91,16 @@ def smoothgrad(model, x, target, samples=25, stdev=0.15, abs=True, batch_size=25
     Same as Captum's NoiseTunnel(Saliency) with nt_type="smoothgrad", nt_samples=samples,
     stdevs=stdev, nt_samples_batch_size=batch_size after torch.manual_seed(seed).
     """
-    x = _as_input(model, x)
-    targets = _targets(target, len(x))
-    gen = torch.Generator().manual_seed(seed)
+    x = as_batch(x, device=model)
+    classes = targets(target, len(x), x.device)
+    gen = generator(seed)
     total, done = 0.0, 0
     while done < samples:
         k = min(batch_size, samples - done)
         noise = torch.normal(0.0, torch.full((len(x) * k, *x.shape[1:]), float(stdev)), generator=gen)
-        noisy = x.repeat_interleave(k, dim=0) + noise.to(x.device)
-        grads = saliency(model, noisy, targets.repeat_interleave(k), abs=abs)
+        noisy = x.repeat_interleave(k, dim=0) + noise.to(x.device)  # not clamped, as in Captum
+        grads = _gradient(model, noisy, classes.repeat_interleave(k))
+        grads = grads.abs() if abs else grads
         total = total + grads.view(len(x), k, *x.shape[1:]).sum(1)
         done += k
     return total / samples
@@ -165,7 +124,7 @@ def unit_gradient(model, x, layer, channel, position=None, rule="guided"):
     and backprop to the image", under `rule`. position=None takes, for each image, the place
     where the channel responds most (as Zeiler & Fergus project the strongest activation).
     """
-    x = _as_input(model, x).requires_grad_(True)
+    x = as_batch(x, device=model).requires_grad_(True)
     with backward_rule(model, rule), capture(model, [layer], detach=False) as acts:
         model(x)
         a = acts[layer]
@@ -200,10 +159,9 @@ def grad_cam(model, x, target, layer, upsample=True, mode="bilinear"):
     LayerGradCam(relu_attributions=True) followed by LayerAttribution.interpolate; with
     upsample=False the (N, 1, h, w) map at the layer's own resolution.
     """
-    x = _as_input(model, x).requires_grad_(True)  # so that the layer's output is in the graph
-    targets = _targets(target, len(x), x.device)
+    x = as_batch(x, device=model).requires_grad_(True)  # so that the layer's output is in the graph
     with capture(model, [layer], detach=False) as acts:
-        score = _select(model(x), targets).sum()
+        score = _select(model(x), targets(target, len(x), x.device)).sum()
     a = acts[layer]
     if not torch.is_tensor(a) or a.dim() != 4:
         raise ValueError(f"Grad-CAM needs a layer with a spatial (N, K, h, w) output; {layer!r} gives "
@@ -261,11 +219,11 @@ def occlusion_drops(model, x, window, stride, baseline=0.0, score="probability",
     """
     from tqdm.auto import tqdm
 
-    x = _as_input(model, x)
+    x = as_batch(x, device=model)
     base = baseline_image(x, baseline)
     rows, cols = occlusion_positions(x.shape[2], window, stride), occlusion_positions(x.shape[3], window, stride)
     corners = [(r, c) for r in rows for c in cols]
-    reference = _scores(model, x, score)
+    reference = class_scores(model, x, score)
     result = []
     for n in range(len(x)):
         drops = []
@@ -275,7 +233,7 @@ def occlusion_drops(model, x, window, stride, baseline=0.0, score="probability",
             for k, (r, c) in enumerate(chunk):
                 mask[k, :, r:r + window, c:c + window] = 1
             hidden = x[n] * (1 - mask) + base[n] * mask
-            drops.append(reference[n] - _scores(model, hidden, score))
+            drops.append(reference[n] - class_scores(model, hidden, score, batch_size))
         result.append(torch.cat(drops).T.reshape(-1, len(rows), len(cols)))
     return torch.stack(result)
 
@@ -305,13 +263,13 @@ def occlusion(model, x, target, window, stride, baseline=0.0, score="probability
     sliding_window_shapes=(C, window, window), strides=(C, stride, stride) on softmax(model(x))
     (or on model(x) for logits).
     """
-    x = _as_input(model, x)
-    targets = _targets(target, len(x), x.device)
+    x = as_batch(x, device=model)
+    classes = targets(target, len(x), x.device)
     if stride > window:
         raise ValueError(f"with stride {stride} > window {window} some pixels are never hidden")
     baseline_image(x[:1], baseline)  # a bad baseline fails before the expensive part
     drops = occlusion_drops(model, x, window, stride, baseline, score, batch_size, progress)
-    picked = drops[torch.arange(len(x)), targets][:, None]  # (N, 1, rows, cols)
+    picked = drops[torch.arange(len(x)), classes][:, None]  # (N, 1, rows, cols)
     return spread_windows(picked, x.shape[2:], window, stride).expand_as(x).contiguous()
 
 
@@ -340,3 +298,21 @@ def count_forwards(model):
         yield count
     finally:
         handle.remove()
+
+
+# ---------------------------------------------------------------- one entry point
+
+METHODS = {"gradient": gradient, "saliency": saliency, "smoothgrad": smoothgrad, "deconvnet": deconvnet,
+           "guided_backprop": guided_backprop, "grad_cam": grad_cam, "guided_grad_cam": guided_grad_cam,
+           "occlusion": occlusion}
+
+
+def attribute(model, x, target, method="saliency", **kwargs):
+    """One entry point for every map: METHODS[method](model, x, target, **kwargs).
+
+    method: "gradient" (signed), "saliency" (|gradient|), "smoothgrad", "deconvnet", "guided_backprop",
+    "grad_cam" and "guided_grad_cam" (give layer=...), "occlusion" (give window=..., stride=...).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    return METHODS[method](model, x, target, **kwargs)

@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .filters import dead_units
+from .layers import evaluating
+from .seeding import forked, generator
 
 # The post-ReLU layers whose units can die (their dead fraction is tracked during training).
 UNIT_LAYERS = ("relu1", "relu2", "relu3")
@@ -78,13 +80,8 @@ class TrainResult:
 
 def accuracy(model, x, y, batch_size=512):
     """Fraction of `x` that `model` classifies as `y`."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            pred = torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
-    finally:
-        model.train(was_training)
+    with evaluating(model), torch.no_grad():
+        pred = torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
     return float((pred == y).float().mean())
 
 
@@ -104,14 +101,13 @@ def train_digits_cnn(epochs=12, lr=0.03, weight_decay=0.02, batch_size=32, momen
     if lr <= 0 or weight_decay < 0:
         raise ValueError(f"need lr > 0 and weight_decay >= 0, got lr={lr!r}, weight_decay={weight_decay!r}")
     x_train, y_train, x_test, y_test = data if data is not None else load_digits_data()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with forked(seed):  # the layers' initialization draws from torch's global generator
         model = DigitsCNN(size=x_train.shape[-1])
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     snaps = {0: model.conv1.weight.detach().clone()} if 0 in snapshot_epochs else {}
     hist = {"epoch": [0], "loss": [float("nan")], "test_acc": [accuracy(model, x_test, y_test)],
-            "dead": [dead_units(model, UNIT_LAYERS, x_train)], "diverged": False}
+            "dead": [dead_units(model, x_train, UNIT_LAYERS)], "diverged": False}
     for epoch in tqdm(range(1, epochs + 1), desc="training", disable=not progress, leave=False):
         last_good = {k: v.clone() for k, v in model.state_dict().items()}
         model.train()
@@ -135,7 +131,7 @@ def train_digits_cnn(epochs=12, lr=0.03, weight_decay=0.02, batch_size=32, momen
         hist["epoch"].append(epoch)
         hist["loss"].append(total / len(order))
         hist["test_acc"].append(accuracy(model, x_test, y_test))
-        hist["dead"].append(dead_units(model, UNIT_LAYERS, x_train))
+        hist["dead"].append(dead_units(model, x_train, UNIT_LAYERS))
         if epoch in snapshot_epochs:
             snaps[epoch] = model.conv1.weight.detach().clone()
     model.eval()

@@ -30,9 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .images import ImageLoadError, load_image, to_tensor
-from .layers import frozen
-from .models import count_parameters  # noqa: F401 - fs.count_parameters, for the notebook
+from .images import ImageLoadError, as_batch, load_image, shorter_side
+from .layers import capture, frozen
+from .objectives import tv_penalty
+from .seeding import forked, generator
+from .style import content_loss, loss_network, style_loss
 
 DATA = Path(__file__).resolve().parent / "data" / "fast_style"
 # Bundled colour photos the shipped styles were trained on; HELD_OUT ones are never seen in training,
@@ -113,8 +115,8 @@ class TransformerNet(nn.Module):
     """Johnson et al.'s image transformation network, from (N, 3, H, W) in [0, 1] to the same shape.
 
     width=32, blocks=5 is Johnson's (32-64-128 channels, 1.7M parameters, about 4 images/s at 256 px
-    on 2 CPU cores); the shipped styles use width=16, blocks=3 (0.27M parameters, about 15 images/s). Any H, W works: the input is padded to a multiple of 4
-    (reflection) and the output cropped back.
+    on 2 CPU cores); the shipped styles use width=16, blocks=3 (0.27M parameters, about 15 images/s).
+    Any H, W works: the input is padded to a multiple of 4 (reflection) and the output cropped back.
     """
 
     def __init__(self, width=16, blocks=3, norm="instance"):
@@ -183,32 +185,22 @@ def load_stylizer(name_or_path):
 
 
 def stylize(stylizer, image, size=None, strength=1.0):
-    """Stylize an image (anything load_image takes) in one forward pass; a (1, 3, H, W) tensor in [0, 1].
+    """Stylize an image (anything `as_batch` takes) in one forward pass; a (1, 3, H, W) tensor in [0, 1].
 
-    size: shorter side in pixels (None keeps the image's size). strength in [0, 1] blends the original
-    (0) and the stylized image (1). stylizer: a module or a name/path for `load_stylizer`.
+    size: shorter side in pixels, aspect kept (None keeps the image's size). strength in [0, 1] blends the
+    original (0) and the stylized image (1). stylizer: a module or a name/path for `load_stylizer`.
     """
     if not isinstance(stylizer, nn.Module):
         stylizer = load_stylizer(stylizer)
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, got {strength}")
-    x = to_tensor(shorter_side(load_image(image), size)) if size or not torch.is_tensor(image) else to_tensor(image)
+    x = as_batch(shorter_side(load_image(image), size) if size else image, channels=3)
     with torch.no_grad():
         y = stylizer(x)
     return (strength * y + (1 - strength) * x).clamp(0, 1)
 
 
 # ---------------------------------------------------------------- the content set
-
-def shorter_side(img, size):
-    """A PIL image resized so its shorter side is `size` (aspect kept; None: unchanged)."""
-    if not size:
-        return img
-    from PIL import Image
-
-    k = size / min(img.size)
-    return img.resize((max(1, round(img.width * k)), max(1, round(img.height * k))), Image.Resampling.BICUBIC)
-
 
 class ContentImages:
     """Endless batches of random crops of photos: random scale, flips and colour jitter.
@@ -232,8 +224,8 @@ class ContentImages:
         if not photos:
             raise ValueError("no content photos given")
         # read each photo once, shorter side at most 2x the crop size (crops are then resized down)
-        self.images = [to_tensor(self._read(p, 2 * size))[0] for p in photos]
-        self.size, self.generator = size, torch.Generator().manual_seed(seed)
+        self.images = [as_batch(self._read(p, 2 * size))[0] for p in photos]
+        self.size, self.generator = size, generator(seed)
         self.crop = v2.RandomResizedCrop(size, scale=scale, antialias=True)
         self.jitter = v2.ColorJitter(jitter, jitter, jitter, 0.05) if jitter else nn.Identity()
         self.seed = seed
@@ -245,14 +237,14 @@ class ContentImages:
 
     def batch(self, n=4):
         """(n, 3, size, size) in [0, 1]."""
-        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator)))
         out = []
-        for _ in range(n):
-            i = int(torch.randint(len(self.images), (1,), generator=self.generator))
-            x = self.crop(self.images[i])
-            if torch.rand(1, generator=self.generator) < 0.5:
-                x = x.flip(-1)
-            out.append(self.jitter(x).clamp(0, 1))
+        with forked(int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))):  # torchvision's draws
+            for _ in range(n):
+                i = int(torch.randint(len(self.images), (1,), generator=self.generator))
+                x = self.crop(self.images[i])
+                if torch.rand(1, generator=self.generator) < 0.5:
+                    x = x.flip(-1)
+                out.append(self.jitter(x).clamp(0, 1))
         return torch.stack(out)
 
 
@@ -267,9 +259,6 @@ def perceptual_terms(out_features, content_features, style_grams, outputs, conte
     Per image, the terms are notebook 08's: content ||F_c(y) - F_c(x)||^2 / ||F_c(x)||^2, style
     sum_l ||G_l(y) - G_l(s)||^2 / ||G_l(s)||^2 / |L|, and TV(y); each is averaged over the batch.
     """
-    from .objectives import tv_penalty
-    from .style import content_loss, style_loss
-
     w = dict(DEFAULT_WEIGHTS, **(weights or {}))
     f, n = out_features[content_layer], outputs.shape[0]
     # notebook 08's losses are for one image; here each image of the batch is scored on its own, then averaged
@@ -286,8 +275,6 @@ def perceptual_loss(net, outputs, contents, style_grams, weights=None):
     net: a LossNetwork (style.loss_network()); outputs: f_W(x), (N, 3, H, W); contents: the photos x;
     style_grams: net.grams(style_image); weights: {"content", "style", "tv"} (DEFAULT_WEIGHTS).
     """
-    from .layers import capture
-
     layers = list(style_grams) + [net.content_layer]
     model = net.net(layers)
     with torch.no_grad(), capture(model, [net.content_layer]) as acts:
@@ -301,24 +288,23 @@ def perceptual_loss(net, outputs, contents, style_grams, weights=None):
 
 # ---------------------------------------------------------------- training
 
-def train(style, steps=1000, size=128, batch=4, width=16, blocks=3, norm="instance", lr=2e-3, weights=None,
-          style_size=None, photos=None, folder=None, seed=0, loss_network=None, net=None, progress=True,
-          callback=None, callback_every=50, history=None):
+def train(lossnet, style, steps=1000, size=128, batch=4, width=16, blocks=3, norm="instance", lr=2e-3, weights=None,
+          style_size=None, photos=None, folder=None, seed=0, net=None, progress=True, callback=None,
+          callback_every=50, history=None):
     """Train a TransformerNet for one style image; returns it in eval mode (with .meta: losses, settings).
 
-    style: anything style.image_tensor takes (a bundled name, a generated painting such as "strokes",
-    a path). history: a list that receives one {"step", "content", "style", "tv", "total"} per step.
+    lossnet: the loss network (a LossNetwork or a model name, `style.loss_network`).
+    style: anything `as_batch` takes (a bundled name, a generated painting such as "strokes", a path).
+    history: a list that receives one {"step", "content", "style", "tv", "total"} per step.
     callback(step, net, losses) runs every `callback_every` steps (and after the last), e.g. previews.
     net: continue training this network instead of a new one.
     """
     from tqdm.auto import tqdm
 
-    from .style import _resolve_network, image_tensor
-
-    lossnet = _resolve_network(loss_network)
-    torch.manual_seed(seed)
-    stylizer = net if net is not None else TransformerNet(width, blocks, norm)
-    style_grams = lossnet.grams(image_tensor(style, style_size or size))
+    lossnet = loss_network(lossnet)
+    with forked(seed):  # the layers' default initialization draws from torch's global generator
+        stylizer = net if net is not None else TransformerNet(width, blocks, norm)
+    style_grams = lossnet.grams(as_batch(style, style_size or size))
     data = ContentImages(photos, folder, size, seed)
     opt = torch.optim.Adam(stylizer.parameters(), lr=lr)
     history = [] if history is None else history
@@ -364,8 +350,8 @@ def save_stylizer(net, path, history=None, description="", command=None):
     return path
 
 
-def loss_curve(history, ax=None, title=None):
-    """Plot the total, content, style and TV terms of a training history (a list of dicts)."""
+def show_losses(history, ax=None, title=None):
+    """The total, content, style and TV terms of a training history (a list of dicts); returns the Figure."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -383,15 +369,15 @@ def loss_curve(history, ax=None, title=None):
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
-    return ax
+    return ax.figure
 
 
 # ---------------------------------------------------------------- the command line
 
 def _preview(net, out, step, size):
-    from .images import grid
+    from .plots import grid
 
-    xs = [to_tensor(load_image(p, size=size)) for p in HELD_OUT]
+    xs = [as_batch(p, size) for p in HELD_OUT]
     with torch.no_grad():
         ys = [net(x) for x in xs]
     fig = grid(xs + ys, ncols=len(xs), titles=list(HELD_OUT) + [f"step {step}"] * len(xs))
@@ -412,7 +398,7 @@ def main(argv=None):
     t.add_argument("--steps", type=int, default=1000)
     t.add_argument("--size", type=int, default=128, help="training crop size in pixels")
     t.add_argument("--batch", type=int, default=4)
-    t.add_argument("--width", type=int, default=16, help="16: half of Johnson's width (0.4M parameters); 32: full")
+    t.add_argument("--width", type=int, default=16, help="16: half of Johnson's width (0.27M parameters); 32: full")
     t.add_argument("--blocks", type=int, default=3, help="residual blocks (Johnson: 5)")
     t.add_argument("--norm", choices=("instance", "batch"), default="instance")
     t.add_argument("--lr", type=float, default=2e-3)
@@ -435,7 +421,7 @@ def main(argv=None):
             _preview(net, f"{stem}_preview.png", step, 160)
 
     try:
-        net = train(a.style, steps=a.steps, size=a.size, batch=a.batch, width=a.width, blocks=a.blocks, norm=a.norm, lr=a.lr,
+        net = train(loss_network(), a.style, steps=a.steps, size=a.size, batch=a.batch, width=a.width, blocks=a.blocks, norm=a.norm, lr=a.lr,
                     weights=dict(content=a.content_weight, style=a.style_weight, tv=a.tv_weight),
                     style_size=a.style_size, folder=a.images, seed=a.seed, history=history, callback=cb,
                     callback_every=a.preview_every or a.steps)
@@ -445,17 +431,17 @@ def main(argv=None):
     save_stylizer(net, out, history, a.description, command)
     import matplotlib.pyplot as plt
 
-    ax = loss_curve(history, title=f"{a.style}: {a.steps} steps, {net.meta['seconds']:.0f} s")
-    ax.figure.savefig(f"{stem}_loss.png", dpi=80, bbox_inches="tight")
-    plt.close(ax.figure)
+    fig = show_losses(history, title=f"{a.style}: {a.steps} steps, {net.meta['seconds']:.0f} s")
+    fig.savefig(f"{stem}_loss.png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB), {stem}_loss.png and {stem}_preview.png "
           f"in {net.meta['seconds']:.0f} s")
 
 
-if __name__ == "__main__":
-    main()
-
-
 __all__ = ["instance_norm", "InstanceNorm", "TransformerNet", "ContentImages", "perceptual_terms",
            "perceptual_loss", "train", "save_stylizer", "load_stylizer", "stylize", "pretrained_styles",
-           "loss_curve", "count_parameters", "shorter_side", "TRAIN_PHOTOS", "HELD_OUT", "DEFAULT_WEIGHTS"]
+           "show_losses", "TRAIN_PHOTOS", "HELD_OUT", "DEFAULT_WEIGHTS"]
+
+
+if __name__ == "__main__":
+    main()

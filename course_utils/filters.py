@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .layers import capture
+from .images import as_batch
+from .layers import capture, evaluating
 
 
 def normalize_filters(weights, mode="minmax"):
@@ -67,7 +68,7 @@ def filter_grid(weights, ncols=None, zoom=8, pad=1, mode="minmax", background=1.
 
 
 def show_filters(weights, ncols=None, zoom=8, mode="minmax", title=None, ax=None, size=None, pad=None):
-    """Draw `filter_grid(weights)` on `ax` (or a new figure); returns the Figure."""
+    """`filter_grid(weights)` drawn on `ax` (or a new figure); returns the Figure."""
     import matplotlib.pyplot as plt
 
     pad = max(1, zoom // 3) if pad is None else pad
@@ -117,30 +118,26 @@ def dead_fraction(activations, threshold=0.0):
     return 1.0 - float(fired.float().mean())
 
 
-def dead_units(model, layers, x, batch_size=256, threshold=0.0):
-    """{layer: fraction of its units that are <= threshold for every input in x}, batch by batch.
+def dead_units(model, x, layers, batch_size=256, threshold=0.0):
+    """{layer: fraction of its units that are <= threshold for every input in x}, batch by batch, in eval mode.
 
-    Streams over `x` (no need to hold all activations); leaves the model's mode unchanged.
+    Streams over `x` (no need to hold all activations, as `layers.activations` would).
     """
     if isinstance(layers, str):
         layers = [layers]
-    was_training = model.training
-    model.eval()
+    x = as_batch(x, device=model)
     fired = {}
-    try:
-        with torch.no_grad(), capture(model, list(layers)) as acts:
-            for i in range(0, len(x), batch_size):
-                model(x[i:i + batch_size])
-                for name in layers:
-                    f = (acts[name] > threshold).transpose(0, 1).flatten(1).any(1)
-                    fired[name] = f if name not in fired else fired[name] | f
-    finally:
-        model.train(was_training)
+    with evaluating(model), torch.no_grad(), capture(model, list(layers)) as acts:
+        for i in range(0, len(x), batch_size):
+            model(x[i:i + batch_size])
+            for name in layers:
+                f = (acts[name] > threshold).transpose(0, 1).flatten(1).any(1)
+                fired[name] = f if name not in fired else fired[name] | f
     return {name: 1.0 - float(fired[name].float().mean()) for name in layers}
 
 
-def filters_side_by_side(banks, titles=None, ncols=4, zoom=6, mode="minmax", size=2.6):
-    """One Figure with several filter banks in a row (e.g. snapshots during training, or several runs)."""
+def show_filter_banks(banks, titles=None, ncols=4, zoom=6, mode="minmax", size=2.6):
+    """Several filter banks in a row (snapshots during training, or several runs); returns the Figure."""
     import matplotlib.pyplot as plt
 
     banks = list(banks)

@@ -20,35 +20,17 @@ from __future__ import annotations
 import torch
 
 from . import objectives as O
-from .images import load_image, to_tensor
-from .layers import capture, get_layer
-from .optimize import evaluate, optimize_image
+from . import param as P
+from .images import as_batch
+from .layers import activations, get_layer
+from .optimize import Progress, evaluate, optimize_image
+from .seeding import generator
 
 # Defaults: weights of the regularizers, step size and steps of the pixel Adam optimizer.
 # TV is the total-variation weight for codes on a grid 16 times coarser than the image (or coarser);
 # finer codes pin the pixels down more and get less: TV * stride / 16 (see `tv_weight`).
 TV, ALPHA, ALPHA_WEIGHT, BETA = 30.0, 6.0, 10.0, 2.0
 STEPS, LR = 100, 0.02
-
-
-def _as_tensor(image, size):
-    if torch.is_tensor(image):
-        x = image if image.dim() == 4 else image.unsqueeze(0)
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected an image tensor of shape (1, 3, H, W), got {tuple(image.shape)}")
-        return x.detach().float()
-    return to_tensor(load_image(image, size=size))
-
-
-@torch.no_grad()
-def layer_code(model, image, layer, size=128):
-    """phi(x0): the activations of `layer` for an image (a tensor, or anything load_image takes,
-    resized and centre-cropped to `size`)."""
-    get_layer(model, layer)  # a wrong name: the error lists the valid ones
-    x = _as_tensor(image, size)
-    with capture(model, [layer]) as acts:
-        model(x)
-    return acts[layer]
 
 
 def tv_weight(model, layer, size=128):
@@ -59,7 +41,7 @@ def tv_weight(model, layer, size=128):
     only blur them. Deep codes leave much of the image free, and the prior has to fill it. (Mahendran &
     Vedaldi also weight the regularizers differently for different layers.)
     """
-    return _tv_for(layer_code(model, torch.full((1, 3, size, size), 0.5), layer), size)
+    return _tv_for(activations(model, torch.full((1, 3, size, size), 0.5), layer), size)
 
 
 def _tv_for(code, size):
@@ -78,24 +60,23 @@ def inversion_objective(layer, target, tv=TV, alpha=ALPHA, alpha_weight=ALPHA_WE
 
 
 def invert(model, image, layer, size=128, steps=STEPS, lr=LR, tv="auto", alpha=ALPHA, alpha_weight=ALPHA_WEIGHT,
-           beta=BETA, seed=0, **kwargs):
+           beta=BETA, seed=0, progress=True):
     """Reconstruct `image` from its code at `layer`, starting from noise; a (1, 3, H, W) tensor in [0, 1].
 
-    image: a tensor in [0, 1] or anything load_image takes (resized and centre-cropped to `size`).
+    image: anything `as_batch` takes (a file or a name is resized and centre-cropped to `size`).
     tv, alpha_weight: weights of total variation and of the alpha-norm (0 switches one off; tv="auto":
-    `tv_weight(model, layer)`, less smoothing for early layers);
-    alpha, beta: their exponents. Other keywords go to optimize_image (optimizer, transforms,
-    progress, callback, callback_every, history).
+    `tv_weight(model, layer)`, less smoothing for early layers); alpha, beta: their exponents.
     """
-    x0 = _as_tensor(image, size)
-    target = layer_code(model, x0, layer)
+    x0 = as_batch(image, None if torch.is_tensor(image) else size, channels=3)
+    target = activations(model, x0, layer)
     if isinstance(tv, str):
         if tv != "auto":
             raise ValueError(f"tv must be a number or 'auto', got {tv!r}")
         tv = _tv_for(target, x0.shape[-1])
-    objective = inversion_objective(layer, target, tv, alpha, alpha_weight, beta)
-    return optimize_image(model, objective, size=tuple(x0.shape[-2:]), steps=steps, lr=lr, seed=seed,
-                          description=f"inverting {layer}", **kwargs)
+    g = generator(seed)  # one stream: the start image, then the optimizer's
+    return optimize_image(model, inversion_objective(layer, target, tv, alpha, alpha_weight, beta),
+                          P.noise(tuple(x0.shape[-2:]), g), steps, lr, seed=g,
+                          progress=Progress.of(progress, f"inverting {layer}"))
 
 
 def inversion_loss(model, x, layer, target):
@@ -104,10 +85,10 @@ def inversion_loss(model, x, layer, target):
     return evaluate(model, O.feature_distance(layer, target), x)
 
 
-def relative_error(model, x, x0, layer):
-    """The inversion loss of a reconstruction x of x0: how far its code at `layer` is from x0's."""
-    return inversion_loss(model, x, layer, layer_code(model, x0, layer))
+def reconstruction_error(model, x, x0, layer):
+    """The inversion loss of a reconstruction x of the image x0: how far its code at `layer` is from x0's."""
+    return inversion_loss(model, x, layer, activations(model, x0, layer))
 
 
-__all__ = ["invert", "layer_code", "tv_weight", "inversion_objective", "inversion_loss", "relative_error",
+__all__ = ["invert", "tv_weight", "inversion_objective", "inversion_loss", "reconstruction_error",
            "TV", "ALPHA", "ALPHA_WEIGHT", "BETA", "STEPS", "LR"]

@@ -1,4 +1,8 @@
-"""ImageNet class names (they ship with torchvision, no download) and top-k prediction."""
+"""ImageNet class names (they ship with torchvision, no download), targets, scores and top-k prediction.
+
+`targets(target, n)` is the one way a class is given everywhere: an index, an ImageNet name, or one
+of them per image. `class_scores` runs a model over a batch, chunk by chunk, without gradients.
+"""
 from __future__ import annotations
 
 import difflib
@@ -49,15 +53,44 @@ def class_name(index: int) -> str:
     return imagenet_labels()[class_index(index)]
 
 
-def _as_batch(image, size=224):
-    from .images import load_image, to_tensor
+def targets(target, n, device=None) -> torch.Tensor:
+    """The class of each of n images as a long tensor (n,): `target` is a class index, an ImageNet class
+    name, or a list / tensor with one of them per image. Indices are checked against the model's outputs
+    where they are used (a 10-class model takes 0..9)."""
+    def one(t):
+        if isinstance(t, str):
+            return class_index(t)
+        if isinstance(t, bool) or not (isinstance(t, int) or hasattr(t, "__index__")):
+            raise TypeError(f"a target is a class index or an ImageNet class name, got {t!r}")
+        if int(t) < 0:
+            raise ValueError(f"a class index is >= 0, got {int(t)}")
+        return int(t)
 
-    if torch.is_tensor(image):
-        x = image if image.dim() == 4 else image.unsqueeze(0)
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected an image tensor of shape (N, 3, H, W) or (3, H, W), got {tuple(image.shape)}")
-        return x
-    return to_tensor(load_image(image, size=size))
+    if torch.is_tensor(target) and target.numel() == 1:
+        target = int(target)
+    if isinstance(target, (list, tuple)) or torch.is_tensor(target):
+        ts = [one(t) for t in (target.flatten().tolist() if torch.is_tensor(target) else target)]
+        if len(ts) != n:
+            raise ValueError(f"got {len(ts)} targets for {n} images: give one class for all, or one per image")
+    else:
+        ts = [one(target)] * n
+    return torch.tensor(ts, dtype=torch.long, device=device)
+
+
+SCORES = ("logit", "probability")
+
+
+@torch.no_grad()
+def class_scores(model, x, score="logit", batch_size=32) -> torch.Tensor:
+    """The model's (N, classes) logits, or probabilities (the softmax), for a batch, `batch_size` images
+    at a time, without gradients. x: anything `images.as_batch` takes."""
+    from .images import as_batch
+
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+    x = as_batch(x, device=model)
+    out = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    return torch.softmax(out, dim=1) if score == "probability" else out
 
 
 @torch.no_grad()
@@ -67,7 +100,9 @@ def predict(model, image, topk=5, size=224):
     image: a (1,3,H,W) or (3,H,W) tensor in [0, 1], or anything `load_image` accepts
     (then resized to `size`). For a batch, use `predict_batch`.
     """
-    return predict_batch(model, _as_batch(image, size)[:1], topk)[0]
+    from .images import as_batch
+
+    return predict_batch(model, as_batch(image, None if torch.is_tensor(image) else size, channels=3)[:1], topk)[0]
 
 
 def top_k(logits, k=5):
@@ -81,12 +116,8 @@ def top_k(logits, k=5):
     return p, idx
 
 
-@torch.no_grad()
 def predict_batch(model, x, topk=5):
     """Top-k [(label, probability), ...] for each image of a (N,3,H,W) batch."""
-    param = next(model.parameters(), None)
-    if param is not None:
-        x = x.to(param.device, param.dtype)
-    p, idx = top_k(model(x), topk)
+    p, idx = top_k(class_scores(model, x), topk)
     labels = imagenet_labels()
     return [[(labels[i], float(q)) for q, i in zip(pr.tolist(), ix.tolist())] for pr, ix in zip(p, idx)]

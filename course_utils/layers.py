@@ -1,7 +1,10 @@
-"""Find layers by name and record what they compute.
+"""Find layers by name, record what they compute, and run a model without changing it.
 
 Layers are named by the strings of `model.named_modules()` ("blocks.5.depthwise.act").
-`capture` records activations with forward hooks and always removes them.
+`capture` records activations with forward hooks and always removes them; `activations` runs a batch
+through and returns what the named layers computed. `evaluating` and `frozen` put a model in eval mode
+(and `frozen` also stops its weight gradients) for the length of a block, and give every module its own
+mode back afterwards, even after an error: every function of the course leaves a model as it found it.
 """
 from __future__ import annotations
 
@@ -45,21 +48,30 @@ def get_layer(model: nn.Module, name: str) -> nn.Module:
 
 
 @contextlib.contextmanager
+def evaluating(model: nn.Module):
+    """Eval mode inside the block; each module's own training mode is given back afterwards (even when
+    the block raises). For work that only reads a network (activations, accuracy, receptive fields)."""
+    modes = [m.training for m in model.modules()]
+    try:
+        yield model.eval()
+    finally:
+        for m, mode in zip(model.modules(), modes):
+            m.training = mode
+
+
+@contextlib.contextmanager
 def frozen(model: nn.Module):
     """Eval mode and no parameter gradients inside the block; each module's own training mode and each
     parameter's requires_grad are given back afterwards, even when the block raises. For work that
     backpropagates to the *input* of a fixed network (image optimization, attacks, loss networks).
     """
     flags = [p.requires_grad for p in model.parameters()]
-    modes = [m.training for m in model.modules()]
     try:
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        yield model
+        with evaluating(model):
+            for p in model.parameters():
+                p.requires_grad_(False)
+            yield model
     finally:
-        for m, mode in zip(model.modules(), modes):
-            m.training = mode
         for p, f in zip(model.parameters(), flags):
             p.requires_grad_(f)
 
@@ -113,17 +125,11 @@ def list_layers(model: nn.Module, input_size=224, leaves_only=False) -> list[Lay
     forward pass (or returns no tensor) has shape None.
     """
     names = [n for n, m in model.named_modules() if n and (not leaves_only or not list(m.children()))]
-    param = next(model.parameters(), None)
-    x = torch.zeros(1, 3, input_size, input_size)
-    if param is not None:
-        x = x.to(param.device, param.dtype)
-    was_training = model.training
-    model.eval()
-    try:
-        with capture(model, names) as acts:
-            model(x)
-    finally:
-        model.train(was_training)
+    from .images import as_batch
+
+    x = as_batch(torch.zeros(1, 3, input_size, input_size), device=model)
+    with evaluating(model), capture(model, names) as acts:
+        model(x)
     modules = dict(model.named_modules())
     return [
         LayerInfo(n, type(modules[n]).__name__, shape,
@@ -131,3 +137,34 @@ def list_layers(model: nn.Module, input_size=224, leaves_only=False) -> list[Lay
         for n in names
         for shape in [tuple(acts[n].shape) if n in acts and torch.is_tensor(acts[n]) else None]
     ]
+
+
+def activations(model: nn.Module, x, layers, batch_size=32, progress=False):
+    """What `layers` compute for the images x, batch by batch, without gradients, in eval mode.
+
+    x: anything `images.as_batch` takes (a batch (N, C, H, W), one image, a bundled name, ...).
+    layers: one name (returns its tensor) or a list of names (returns {name: tensor}); all are recorded
+    in the same forward passes. The tensors are on the CPU.
+    """
+    from tqdm.auto import tqdm
+
+    from .images import as_batch
+
+    names = [layers] if isinstance(layers, str) else list(layers)
+    for name in names:
+        get_layer(model, name)  # a wrong name fails before any work
+    x = as_batch(x, device=model)
+    outs = {name: [] for name in names}
+    with evaluating(model), torch.no_grad(), capture(model, names) as acts:
+        for i in tqdm(range(0, len(x), batch_size), desc="activations", disable=not progress, leave=False):
+            model(x[i:i + batch_size])
+            for name in names:
+                outs[name].append(acts[name].cpu())
+    result = {name: torch.cat(v) for name, v in outs.items()}
+    return result[layers] if isinstance(layers, str) else result
+
+
+def feature_vectors(model: nn.Module, x, layer, batch_size=64, progress=False) -> torch.Tensor:
+    """(N, D) features of `layer`: spatial maps are averaged over positions, then flattened."""
+    a = activations(model, x, layer, batch_size, progress)
+    return (a.mean((2, 3)) if a.dim() == 4 else a.flatten(1)).float()

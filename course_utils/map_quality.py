@@ -16,8 +16,11 @@ import copy
 import torch
 from torch import nn
 
-from .attribution import _as_input, _batched_scores, _targets, baseline_image, heatmap
+from .attribution import baseline_image, heatmap
+from .images import as_batch
+from .labels import class_scores, targets
 from .layers import get_layer
+from .seeding import generator
 
 
 # ---------------------------------------------------------------- deletion and insertion
@@ -34,8 +37,8 @@ def _pixel_ranks(attribution, size):
 
 
 def _curve(model, x, target, attribution, steps, baseline, score, batch_size, insert):
-    x = _as_input(model, x)
-    targets = _targets(target, len(x), x.device)
+    x = as_batch(x, device=model)
+    classes = targets(target, len(x), x.device)
     base = baseline_image(x, baseline)
     ranks = _pixel_ranks(attribution.to(x.device), x.shape[2:])
     fractions = torch.linspace(0, 1, steps + 1)
@@ -45,7 +48,7 @@ def _curve(model, x, target, attribution, steps, baseline, score, batch_size, in
         changed = (ranks[n][None] < counts[:, None]).view(steps + 1, 1, *x.shape[2:]).to(x.dtype)
         start, end = (base[n], x[n]) if insert else (x[n], base[n])
         images = start * (1 - changed) + end * changed
-        curves.append(_batched_scores(model, images, score, batch_size)[:, targets[n]])
+        curves.append(class_scores(model, images, score, batch_size)[:, classes[n]])
     return fractions, torch.stack(curves).cpu()
 
 
@@ -105,13 +108,15 @@ def randomization_steps(model: nn.Module) -> list[str]:
 
 
 @torch.no_grad()
-def randomize_(module: nn.Module, generator: torch.Generator):
+def randomize_(module: nn.Module, seed=0):
     """Replace every weight and bias of `module` (in place) by Gaussian noise with the same mean
     and standard deviation as the trained tensor; buffers (batch-norm statistics) are kept, so
-    activations keep their scale and only the learned structure is destroyed."""
+    activations keep their scale and only the learned structure is destroyed. seed: an int or a
+    torch.Generator (a cascade passes one generator through all its steps)."""
+    g = generator(seed)
     for p in module.parameters():
         std = p.std(correction=0) if p.numel() > 1 else p.abs()
-        noise = torch.randn(p.shape, generator=generator).to(p.device, p.dtype)
+        noise = torch.randn(p.shape, generator=g).to(p.device, p.dtype)
         p.copy_(noise * std + p.mean())
 
 
@@ -129,11 +134,11 @@ def cascading_randomization(model, x, target, methods, steps=None, seed=0, progr
     for name in (n for group in steps for n in group):
         get_layer(model, name)  # a wrong name fails now, with the valid ones listed
     randomized = copy.deepcopy(model)
-    generator = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     maps = {name: [fn(randomized, x, target).detach()] for name, fn in methods.items()}
     for group in tqdm(steps, desc="randomizing", disable=not progress):
         for layer in group:
-            randomize_(get_layer(randomized, layer), generator)
+            randomize_(get_layer(randomized, layer), g)
         for name, fn in methods.items():
             maps[name].append(fn(randomized, x, target).detach())
     labels = [g[0] if len(g) == 1 else f"{g[0]} ... {g[-1]}" for g in steps]

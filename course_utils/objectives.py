@@ -116,8 +116,12 @@ def feature_distance(layer, target):
     target: the activations phi0 (a tensor) of the image to reconstruct.
     """
     target = target.detach()
-    norm = target.pow(2).sum().clamp_min(1e-12)
-    return Objective(lambda ctx: (ctx.acts[layer] - target).pow(2).sum() / norm, {layer}, f"dist({layer})")
+    return Objective(lambda ctx: relative_error(ctx.acts[layer], target), {layer}, f"dist({layer})")
+
+
+def relative_error(x, target):
+    """||x - target||^2 / ||target||^2: a scale-free distance (0: equal; 1: as far as zero is)."""
+    return (x - target).pow(2).sum() / target.pow(2).sum().clamp_min(1e-12)
 
 
 # ---------------------------------------------------------------- penalties on the image itself

@@ -8,7 +8,9 @@ content loss (match the features of a photo at one middle layer) and total varia
 
     loss(x) = a * content(x) + b * sum_l w_l ||G_l(x) - G_l(s)||^2 / ||G_l(s)||^2 + c * TV(x)
 
-Both are one call of `optimize_image` (which maximizes, so the loss is negated).
+Both are one call of `optimize_image` (which maximizes, so the loss is negated). Every function takes the
+loss network first (`loss_network()`: EfficientNet-Lite0 by default; VGG-19, random or trained, is one
+argument away), then the images: anything `images.as_batch` takes, the generated paintings included.
 
 Papers: Gatys, Ecker & Bethge, "Texture synthesis using convolutional neural networks", NeurIPS 2015;
 Gatys, Ecker & Bethge, "Image style transfer using convolutional neural networks", CVPR 2016;
@@ -23,15 +25,16 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .images import load_image, to_tensor
+from .images import as_batch, noise_image
 from .layers import capture, get_layer
-from .objectives import Objective, total_variation
-from .optimize import optimize_image
+from .objectives import Objective, relative_error, total_variation
+from .optimize import Progress, optimize_image
+from .seeding import generator
 
 # Layers per loss network (measured in notebook 08 and scripts/bench_style.py).
 # EfficientNet-Lite: the ReLU6 outputs of the expansion convolutions (the widest, VGG-like features)
 # at 1/2, 1/4, 1/8 and 1/16 of the input size; content at the output of a 1/8-size block.
-LAYERS = {
+LOSS_LAYERS = {
     "efficientnet_lite0": dict(style=("stem.act", "blocks.1.expand.act", "blocks.3.expand.act",
                                       "blocks.5.expand.act", "blocks.8.expand.act"),
                                content="blocks.4"),
@@ -79,11 +82,6 @@ def softmax_features(features, temperature=1.0):
     n = features[0].numel()
     p = torch.softmax(features.flatten(1) / temperature, dim=1)
     return (p * n).view_as(features)
-
-
-def relative_error(x, target):
-    """||x - target||^2 / ||target||^2 (a scale-free distance; 1 means 'as far as zero is')."""
-    return (x - target).pow(2).sum() / target.pow(2).sum().clamp_min(1e-12)
 
 
 def style_loss(features, target_grams, weights=None):
@@ -154,7 +152,7 @@ def truncate(model, layers):
         kept.append((name, module))
         break
     short = _Prefix(kept).train(model.training)  # a new module starts in training mode: match the model's
-    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(1, 3, 64, 64, generator=generator(0))
     try:
         with torch.no_grad(), capture(model, layers) as full:
             model(x)
@@ -210,7 +208,7 @@ class LossNetwork:
 
     def features(self, image, layers, size=None):
         """{layer: transformed activations} of an image (anything load_image takes), without gradients."""
-        x = image_tensor(image, size)
+        x = as_batch(image, size, channels=3)
         net = self.net(layers)
         with torch.no_grad(), capture(net, layers) as acts:
             net(x)
@@ -227,7 +225,8 @@ class LossNetwork:
 
 def loss_network(name=DEFAULT_NETWORK, pretrained=True, pooling="max", softmax=False, temperature=1.0,
                  seed=0, style_layers=None, content_layer=None):
-    """A LossNetwork from a model name ("efficientnet_lite0", "efficientnet_lite1", "vgg19", "vgg16").
+    """A LossNetwork from a model name ("efficientnet_lite0", "efficientnet_lite1", "vgg19", "vgg16");
+    a LossNetwork given as `name` is returned as it is.
 
     pretrained=False: random weights drawn from `seed` (a random VGG-19 needs no download);
     pooling="avg": max pooling replaced by average pooling (VGG only);
@@ -235,50 +234,25 @@ def loss_network(name=DEFAULT_NETWORK, pretrained=True, pooling="max", softmax=F
     """
     from .models import load_model
 
-    if name not in LAYERS and (style_layers is None or content_layer is None):
+    if isinstance(name, LossNetwork):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"a loss network is a model name or a LossNetwork (see loss_network()), "
+                        f"got {type(name).__name__}")
+    if name not in LOSS_LAYERS and (style_layers is None or content_layer is None):
         raise ValueError(f"no default layers for {name!r}: give style_layers and content_layer, "
-                         f"or use one of {', '.join(LAYERS)}")
+                         f"or use one of {', '.join(LOSS_LAYERS)}")
     if pooling not in ("max", "avg"):
         raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
     model = load_model(name, pretrained=pretrained, seed=seed)
     if pooling == "avg":
         model = with_avg_pool(model)
-    layers = LAYERS.get(name, {})
+    layers = LOSS_LAYERS.get(name, {})
     label = name + ("" if pretrained else " (random)") + (", avg pool" if pooling == "avg" else "") + \
         (f", softmax T={temperature:g}" if softmax else "")
     transform = (lambda a: softmax_features(a, temperature)) if softmax else None
     return LossNetwork(model, style_layers or layers["style"], content_layer or layers["content"], transform, label,
                        NETWORK_WEIGHTS.get(name))
-
-
-_NETWORKS = {}
-
-
-def _resolve_network(net):
-    """None -> the default LossNetwork (cached); a string -> loss_network(string); a LossNetwork as is."""
-    if net is None:
-        net = DEFAULT_NETWORK
-    if isinstance(net, str):
-        if net not in _NETWORKS:
-            _NETWORKS[net] = loss_network(net)
-        return _NETWORKS[net]
-    if not isinstance(net, LossNetwork):
-        raise TypeError(f"loss_network must be None, a model name or a LossNetwork (see loss_network()), "
-                        f"got {type(net).__name__}")
-    return net
-
-
-def image_tensor(image, size=None):
-    """A (1, 3, H, W) tensor in [0, 1] from anything load_image takes, or a generated painting's name
-    ("strokes", "embers", "kandinsky", "mondrian"; see style_images.py). size: shorter side + centre crop."""
-    from .style_images import style_image
-
-    if torch.is_tensor(image):
-        x = to_tensor(image)
-        if size is not None and tuple(x.shape[-2:]) != (size, size):
-            x = to_tensor(load_image(x, size=size))
-        return x
-    return to_tensor(style_image(image, size=size))
 
 
 # ---------------------------------------------------------------- objectives for optimize_image
@@ -296,83 +270,67 @@ def content_objective(net: LossNetwork, layer, target):
     return Objective(lambda ctx: content_loss(net.apply(ctx.acts[layer]), target), {layer}, f"content({layer})")
 
 
-def _run(net, objective, start, size, steps, optimizer, lr, seed, progress, callback, callback_every, history,
-         description):
+def _run(net, objective, start, steps, optimizer, lr, seed, progress, description):
     if optimizer not in DEFAULT_STEPS:
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
-    model = net.net(objective.layers)
-    return optimize_image(model, objective, image=start, size=size, steps=steps or DEFAULT_STEPS[optimizer],
-                          lr=DEFAULT_LR[optimizer] if lr is None else lr, optimizer=optimizer, seed=seed,
-                          progress=progress, callback=callback, callback_every=callback_every, history=history,
-                          description=description)
+    return optimize_image(net.net(objective.layers), objective, start, steps or DEFAULT_STEPS[optimizer],
+                          DEFAULT_LR[optimizer] if lr is None else lr, optimizer, seed=seed,
+                          progress=Progress.of(progress, description))
 
 
-def noise_image(size, seed=0, std=0.1):
-    """Mid-grey plus faint Gaussian noise, (1, 3, size, size), drawn from `seed`: the start from noise.
-
-    (Strong uniform noise is a poor start: EfficientNet's stride-2 first layer hardly sees the finest
-    pixel-to-pixel noise, so nothing would remove it.)
-    """
-    h, w = (size, size) if isinstance(size, int) else size
-    return (0.5 + std * torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(seed))).clamp(0, 1)
-
-
-def texture_synthesis(style_image, size=256, steps=None, seed=0, layers=None, weights=None, tv_weight=0.0,
-                      optimizer="lbfgs", lr=None, loss_network=None, progress=True, callback=None,
-                      callback_every=10, history=None):
+def texture_synthesis(net, style_image, size=256, steps=None, seed=0, layers=None, weights=None, tv_weight=0.0,
+                      optimizer="lbfgs", lr=None, progress=True):
     """Gatys et al. 2015: an image whose Gram matrices match those of `style_image`, grown from noise.
 
-    layers: the style layers (default: the loss network's); the lecture's row of textures uses the
-    first one, then the first two, and so on. weights: {layer: w_l} (default equal). Starts from
-    `noise_image(size, seed)`; L-BFGS, 100 steps by default. Returns a (1, 3, size, size) tensor in [0, 1].
+    net: a LossNetwork or a model name (`loss_network`). layers: the style layers (default: the
+    network's); the lecture's row of textures uses the first one, then the first two, and so on.
+    weights: {layer: w_l} (default equal). Starts from `images.noise_image(size, seed)`; L-BFGS,
+    100 steps by default. Returns a (1, 3, size, size) tensor in [0, 1].
     """
-    net = _resolve_network(loss_network)
+    net = loss_network(net)
     layers = list(layers or net.style_layers)
-    targets = net.grams(image_tensor(style_image, size), layers)
+    targets = net.grams(as_batch(style_image, size, channels=3), layers)
     objective = -style_objective(net, targets, weights)
     if tv_weight:
         objective = objective - tv_weight * total_variation()
-    return _run(net, objective, noise_image(size, seed), size, steps, optimizer, lr, seed, progress, callback,
-                callback_every, history, "texture")
+    return _run(net, objective, noise_image(size, seed), steps, optimizer, lr, seed, progress, "texture")
 
 
-def style_transfer(content_image, style_image, size=256, steps=None, content_weight=None, style_weight=None,
-                   tv_weight=None, optimizer="lbfgs", seed=0, loss_network=None, init="content",
-                   style_layers=None, content_layer=None, style_size=None, lr=None, progress=True,
-                   callback=None, callback_every=10, history=None):
+def style_transfer(net, content_image, style_image, size=256, steps=None, content_weight=None, style_weight=None,
+                   tv_weight=None, optimizer="lbfgs", seed=0, init="content", style_layers=None, content_layer=None,
+                   style_size=None, lr=None, progress=True):
     """Gatys et al. 2016: the content of one image painted with the style (Gram matrices) of another.
 
     Minimizes content_weight * content + style_weight * style + tv_weight * TV, starting from the
     content image (init="content") or from noise (init="noise", drawn from `seed`). Weights left at None
     take the loss network's defaults (`net.weights`: 1, 100, 100 for EfficientNet-Lite0).
-    optimizer: "lbfgs" (default, 100 steps) or "adam" (200 steps); loss_network: None (the default,
-    EfficientNet-Lite0), a model name or a LossNetwork (see `loss_network()`).
-    style_size: the size the style image is read at (default `size`): smaller makes larger strokes.
-    Returns a (1, 3, size, size) tensor in [0, 1].
+    net: a LossNetwork or a model name (`loss_network`). optimizer: "lbfgs" (default, 100 steps) or
+    "adam" (200 steps). style_size: the size the style image is read at (default `size`): smaller makes
+    larger strokes. Returns a (1, 3, size, size) tensor in [0, 1].
     """
     if init not in ("content", "noise"):
         raise ValueError(f"init must be 'content' or 'noise', got {init!r}")
-    net = _resolve_network(loss_network)
+    net = loss_network(net)
     w = net.weights
     content_weight = w["content"] if content_weight is None else content_weight
     style_weight = w["style"] if style_weight is None else style_weight
     tv_weight = w["tv"] if tv_weight is None else tv_weight
     style_layers = list(style_layers or net.style_layers)
     content_layer = content_layer or net.content_layer
-    content = image_tensor(content_image, size)
-    targets = net.grams(image_tensor(style_image, style_size or size), style_layers)
+    content = as_batch(content_image, size, channels=3)
+    targets = net.grams(as_batch(style_image, style_size or size), style_layers)
     content_target = net.features(content, [content_layer])[content_layer]
     objective = -(content_weight * content_objective(net, content_layer, content_target)
                   + style_weight * style_objective(net, targets) + tv_weight * total_variation())
     start = content if init == "content" else noise_image(size, seed)
-    return _run(net, objective, start, size, steps, optimizer, lr, seed, progress, callback, callback_every,
-                history, "style transfer")
+    return _run(net, objective, start, steps, optimizer, lr, seed, progress, "style transfer")
 
 
 # ---------------------------------------------------------------- measuring stylization
 
-def stylization_scores(result, content_image, style_image, judge="efficientnet_lite1", size=None):
-    """How stylized a result is, measured by a network that did not make it (EfficientNet-Lite1 by default).
+def stylization_scores(judge, result, content_image, style_image, size=None):
+    """How stylized a result is, measured by a network that did not make it (a LossNetwork or a model
+    name: notebook 08 uses EfficientNet-Lite1, `loss_network("efficientnet_lite1")`).
 
     Returns {"style": style distance result -> style image, "content": content distance result ->
     content image, "style_of_content": the content image's own style distance, "stylized": bool}.
@@ -380,11 +338,11 @@ def stylization_scores(result, content_image, style_image, judge="efficientnet_l
     distance: the relative feature error at its content layer. A result counts as stylized when its
     style distance is at most half of the content image's own.
     """
-    net = _resolve_network(judge)
-    x = image_tensor(result, size)
+    net = loss_network(judge)
+    x = as_batch(result, size, channels=3)
     size = size or x.shape[-1]
-    style_grams = net.grams(image_tensor(style_image, size))
-    content = image_tensor(content_image, size)
+    style_grams = net.grams(as_batch(style_image, size))
+    content = as_batch(content_image, size)
     layers = list(net.style_layers) + [net.content_layer]
     fx, fc = net.features(x, layers), net.features(content, layers)
     style = float(style_loss({l: fx[l] for l in net.style_layers}, style_grams))
@@ -393,7 +351,6 @@ def stylization_scores(result, content_image, style_image, judge="efficientnet_l
     return {"style": style, "content": cont, "style_of_content": own, "stylized": style <= 0.5 * own}
 
 
-__all__ = ["gram_matrix", "softmax_features", "relative_error", "style_loss", "content_loss", "truncate",
-           "with_avg_pool", "LossNetwork", "loss_network", "image_tensor", "style_objective",
-           "content_objective", "noise_image", "texture_synthesis", "style_transfer", "stylization_scores",
-           "LAYERS", "DEFAULT_NETWORK", "DEFAULT_WEIGHTS"]
+__all__ = ["gram_matrix", "softmax_features", "style_loss", "content_loss", "truncate", "with_avg_pool",
+           "LossNetwork", "loss_network", "style_objective", "content_objective", "texture_synthesis",
+           "style_transfer", "stylization_scores", "LOSS_LAYERS", "DEFAULT_NETWORK", "DEFAULT_WEIGHTS"]

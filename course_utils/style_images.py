@@ -7,9 +7,9 @@
 - "kandinsky": circles, rings, triangles and lines in strong colours with black outlines on cream.
 - "mondrian":  a rectangle split recursively, filled with primary colours, with thick black lines.
 
-Each image is a deterministic function of (kind, size, seed), drawn with numpy and Pillow.
-`style_image(name)` returns a generated image for these names and otherwise calls `load_image`,
-so the style pickers take bundled names, generated names, paths and URLs alike.
+Each image is a deterministic function of (kind, size, seed), drawn with numpy and Pillow. The names
+are known to `images.load_image` (and so to `as_batch`), beside the bundled photos: `load_image("strokes",
+size=256)` draws the painting with seed 0; `painting("strokes", 256, seed=3)` draws another one.
 """
 from __future__ import annotations
 
@@ -23,7 +23,11 @@ PALETTES = {
               (12, 18, 45)],
     "embers": [(120, 10, 10), (200, 40, 20), (240, 110, 20), (250, 190, 60), (30, 10, 10), (90, 30, 60)],
 }
-GENERATED = ("strokes", "embers", "kandinsky", "mondrian")
+DESCRIPTIONS = {"strokes": "brush strokes along a swirling flow, blues and yellows (after van Gogh)",
+                "embers": "brush strokes along a swirling flow, reds, oranges and black",
+                "kandinsky": "circles, triangles and lines with black outlines on cream",
+                "mondrian": "a square split into primary-coloured cells with thick black lines"}
+GENERATED = tuple(DESCRIPTIONS)
 
 
 def _flow_angle(rng, n_waves=4, scale=1.0):
@@ -128,13 +132,4 @@ def painting(kind="strokes", size=256, seed=0):
     raise ValueError(f"unknown painting {kind!r}: choose one of {', '.join(GENERATED)}")
 
 
-def style_image(src, size=None, seed=0):
-    """A PIL image: a generated painting for the names in GENERATED, otherwise `load_image(src, size)`."""
-    from .images import load_image
-
-    if isinstance(src, str) and src in GENERATED:
-        return painting(src, 512 if size is None else size, seed)
-    return load_image(src, size=size)
-
-
-__all__ = ["painting", "brush_strokes", "kandinsky", "mondrian", "style_image", "GENERATED", "PALETTES"]
+__all__ = ["painting", "brush_strokes", "kandinsky", "mondrian", "GENERATED", "DESCRIPTIONS", "PALETTES"]

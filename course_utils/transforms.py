@@ -1,10 +1,14 @@
-"""Random transforms applied to the image before each forward pass of `optimize_image`, and blur.
+"""What the image optimizer does to the image besides its gradient step.
 
-An image that only excites the network from one exact position and scale is mostly high-frequency
-noise; asking it to work under small random shifts, scalings and rotations ("transformation
-robustness", Mordvintsev et al. 2015; Olah et al. 2017) removes much of that noise.
-
+Transforms, before each forward pass: an image that only excites the network from one exact position and
+scale is mostly high-frequency noise; asking it to work under small random shifts, scalings and rotations
+("transformation robustness", Mordvintsev et al. 2015; Olah et al. 2017) removes much of that noise.
 A transform is a function (image, generator) -> image, differentiable in the image.
+
+Image operations, after each step (Yosinski et al. 2015, "Understanding Neural Networks Through Deep
+Visualization"): blur every few steps, set to grey the pixels of small norm or of small contribution
+to the objective. An operation is a function (image, step) -> image, where `step.index` counts the
+steps (from 0) and `step.grad` is the gradient of the objective with respect to the image.
 """
 from __future__ import annotations
 
@@ -82,3 +86,35 @@ def blur(sigma):
 def standard(jitter_px=8, scales=(0.95, 1.0, 1.05), degrees=5):
     """The usual robustness set: jitter, random scale, random rotation."""
     return [jitter(jitter_px), random_scale(scales), random_rotate(degrees)]
+
+
+# ---------------------------------------------------------------- image operations after a step
+
+def clip_small_pixels(x, percentile):
+    """Set to mid-grey the pixels whose colour norm ||x - 1/2|| is below the given percentile."""
+    norm = (x - 0.5).norm(dim=1, keepdim=True)
+    thr = torch.quantile(norm.flatten(), percentile / 100.0)
+    return torch.where(norm < thr, torch.full_like(x, 0.5), x)
+
+
+def clip_small_contributions(x, grad, percentile):
+    """Set to mid-grey the pixels whose contribution |(x - 1/2) * grad|, summed over colours, is below
+    the percentile: a first-order estimate of how much the objective would drop if the pixel were grey."""
+    contrib = ((x - 0.5) * grad).abs().sum(dim=1, keepdim=True)
+    thr = torch.quantile(contrib.flatten(), percentile / 100.0)
+    return torch.where(contrib < thr, torch.full_like(x, 0.5), x)
+
+
+def clip_pixels(percentile):
+    """After every step, `clip_small_pixels` at this percentile."""
+    return lambda x, step: clip_small_pixels(x, percentile)
+
+
+def clip_contributions(percentile):
+    """After every step, `clip_small_contributions` at this percentile (with the step's gradient)."""
+    return lambda x, step: clip_small_contributions(x, step.grad, percentile)
+
+
+def blur_every(n, sigma):
+    """After every n-th step, a Gaussian blur of std `sigma` pixels."""
+    return lambda x, step: gaussian_blur(x, sigma) if (step.index + 1) % n == 0 else x

@@ -1,7 +1,8 @@
-"""Small building blocks for the notebooks' interactive panels (ipywidgets).
+"""Building blocks for the notebooks' interactive panels (ipywidgets); the panels are in `panels`.
 
 Cheap views redraw as a slider moves (`live_panel`); anything that optimizes runs on a button,
-shows a progress bar and a live preview of the image (`run_panel`).
+shows a progress bar and a live preview of the image (`run_panel`). Controls can follow other
+controls (`depends`: the classes offered follow the image, a channel slider's range follows the layer).
 
 Every panel draws into its ipywidgets.Output with `draw_into(out)`, never with `with out:`. The
 `with out:` capture sets the widget's msg_id, and a headless client (nbclient, so nbconvert,
@@ -46,7 +47,7 @@ def image_widget(width=256):
 
 
 def preview_callback(widget, width=256):
-    """A callback(step, image, value) for optimize_image that shows the image in `widget`."""
+    """A callback(step, image, value) for an `optimize.Progress` that shows the image in `widget`."""
 
     def cb(step, image, value):
         widget.value = png_bytes(image, width)
@@ -180,11 +181,56 @@ def _values(controls):
     return {name: w.value for name, w in controls.items()}
 
 
-def live_panel(update, controls, columns=3):
+def _follow(controls, depends, on_change=None):
+    """Wire the controls: when a control changes, the controls that depend on it are updated first
+    (depends = {name: (source name, fn(source value) -> {trait: value})}, traits set in order, e.g.
+    options before value), then on_change() runs once."""
+    depends = depends or {}
+    busy = [False]
+
+    def apply(source, value):
+        for name, (src, fn) in depends.items():
+            if src == source:
+                for trait, v in fn(value).items():
+                    setattr(controls[name], trait, v)
+
+    def changed(source):
+        def handler(change):
+            if busy[0]:  # a dependent control changing because of `apply`: one redraw comes after
+                return
+            busy[0] = True
+            try:
+                apply(source, change["new"])
+            finally:
+                busy[0] = False
+            if on_change is not None:
+                on_change()
+
+        return handler
+
+    busy[0] = True
+    try:
+        for src in dict.fromkeys(src for src, _ in depends.values()):
+            apply(src, controls[src].value)  # the dependents start consistent with their sources
+    finally:
+        busy[0] = False
+    for name, w in controls.items():
+        w.observe(changed(name), names="value")
+
+
+def _grid(controls, columns):
+    import ipywidgets as widgets
+
+    return widgets.GridBox(list(controls.values()), layout=widgets.Layout(grid_template_columns=f"repeat({columns}, auto)"))
+
+
+def live_panel(update, controls, columns=3, depends=None, actions=None):
     """Controls that call update(**values) on every change; update draws into the output below.
 
-    Draw with matplotlib and call plt.show() inside `update`. The view is drawn once at once.
-    Returns the panel widget (already displayed).
+    Draw with matplotlib inside `update` (plt.show() is called after it). The view is drawn once at once.
+    depends: {control: (source control, fn(source value) -> {trait: value})}, applied before the redraw.
+    actions: {button label: fn(**values)}: buttons for expensive work (a progress bar shows in the output),
+    after which the view is redrawn. Returns the panel widget (already displayed).
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
@@ -200,38 +246,57 @@ def live_panel(update, controls, columns=3):
             except (ValueError, KeyError, TypeError) as e:  # bad input from a text box: say why
                 print(f"{type(e).__name__}: {e}")
 
-    for w in controls.values():
-        w.observe(redraw, names="value")
-    rows = list(controls.values())
-    box = widgets.VBox([widgets.GridBox(rows, layout=widgets.Layout(grid_template_columns=f"repeat({columns}, auto)")), out])
+    def button(label, fn):
+        b = widgets.Button(description=label, button_style="primary", icon="play")
+
+        def click(*_):
+            b.disabled = True
+            try:
+                with draw_into(out):
+                    fn(**_values(controls))
+            finally:
+                b.disabled = False
+            redraw()
+
+        b.on_click(click)
+        return b
+
+    _follow(controls, depends, redraw)
+    buttons = [button(label, fn) for label, fn in (actions or {}).items()]
+    box = widgets.VBox([_grid(controls, columns)] + ([widgets.HBox(buttons)] if buttons else []) + [out])
     display(box)
     redraw()
     return box
 
 
-def run_panel(run, controls, button="Run", preview_width=224, columns=3, run_now=True):
+def run_panel(run, controls, button="Run", preview_width=224, columns=3, run_now=True, depends=None, every=10):
     """Controls, a Run button, a live preview image and an output area.
 
-    run(preview=callback, **values) is called on a click; pass `preview` to optimize_image as its
-    callback to see the image while it is made. Whatever `run` draws with matplotlib is shown below.
-    With run_now=True it also runs once at once (so the panel shows a result when executed headless).
+    run(progress=..., **values) is called on a click: pass `progress` (an `optimize.Progress` whose
+    callback shows the image every `every` steps) to the optimization to see the image while it is made.
+    Whatever `run` draws with matplotlib is shown below. preview_width=None: no preview. With
+    run_now=True it also runs once at once (so the panel shows a result when executed headless).
+    depends: as in `live_panel`.
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
     from IPython.display import display
 
+    from .optimize import Progress
+
     out = widgets.Output()
-    preview = image_widget(preview_width)
+    preview = image_widget(preview_width) if preview_width else None
     go = widgets.Button(description=button, button_style="primary", icon="play")
     status = widgets.Label()
 
     def on_click(*_):
         go.disabled = True
         status.value = "running..."
+        progress = Progress(callback=preview_callback(preview, preview_width) if preview else None, every=every)
         try:
             with draw_into(out):
                 try:
-                    run(preview=preview_callback(preview, preview_width), **_values(controls))
+                    run(progress=progress, **_values(controls))
                     plt.show()
                 except (ValueError, KeyError, TypeError, RuntimeError) as e:
                     print(f"{type(e).__name__}: {e}")
@@ -240,8 +305,9 @@ def run_panel(run, controls, button="Run", preview_width=224, columns=3, run_now
             status.value = "done"
 
     go.on_click(on_click)
-    grid = widgets.GridBox(list(controls.values()), layout=widgets.Layout(grid_template_columns=f"repeat({columns}, auto)"))
-    box = widgets.VBox([grid, widgets.HBox([go, status]), widgets.HBox([preview, out])])
+    _follow(controls, depends)
+    body = widgets.HBox([preview, out]) if preview else out
+    box = widgets.VBox([_grid(controls, columns), widgets.HBox([go, status]), body])
     display(box)
     if run_now:
         on_click()

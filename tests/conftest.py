@@ -44,6 +44,14 @@ def no_network():
     socket.getaddrinfo = _real_getaddrinfo
 
 
+@pytest.fixture(autouse=True)
+def seeded():
+    """Every test starts from the same global torch seed, whichever tests ran before it."""
+    import torch
+
+    torch.manual_seed(0)
+
+
 @pytest.fixture
 def torch_home(tmp_path, monkeypatch):
     """An empty torchvision weights cache."""

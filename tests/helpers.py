@@ -1,20 +1,5 @@
-"""Small models and checks that several test files share."""
+"""Checks that several test files share (the tiny models are in course_utils.testing)."""
 import torch
-from torch import nn
-
-
-def tiny_cnn(seed=0, width=8):
-    """conv1 -> relu1 -> conv2 (stride 2) -> relu2 -> pool -> flat -> fc (1000 'classes'), seeded, eval mode."""
-    torch.manual_seed(seed)
-    net = nn.Sequential()
-    net.add_module("conv1", nn.Conv2d(3, 8, 3, padding=1))
-    net.add_module("relu1", nn.ReLU())
-    net.add_module("conv2", nn.Conv2d(8, width, 3, padding=1, stride=2))
-    net.add_module("relu2", nn.ReLU())
-    net.add_module("pool", nn.AdaptiveAvgPool2d(1))
-    net.add_module("flat", nn.Flatten())
-    net.add_module("fc", nn.Linear(width, 1000))
-    return net.eval()
 
 
 def count_hooks(model):

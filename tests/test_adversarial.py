@@ -9,14 +9,12 @@ from torch import nn
 
 import course_utils as cu
 from course_utils import adversarial as adv
+from course_utils import testing
+from course_utils.optimize import Progress
 
 
 def tiny_cnn(seed=0, classes=1000, bn=False):
-    torch.manual_seed(seed)
-    layers = [nn.Conv2d(3, 8, 3, padding=1)] + ([nn.BatchNorm2d(8)] if bn else []) + [
-        nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        nn.Linear(16, classes)]
-    return nn.Sequential(*layers).eval()
+    return testing.tiny_cnn(seed, classes, bn=bn)
 
 
 def _hooks(model):
@@ -30,7 +28,7 @@ def _loss(model, x, labels):
 
 @pytest.fixture(scope="module")
 def photos():
-    return torch.cat([cu.to_tensor(cu.load_image(p, size=96)) for p in ("chelsea", "coffee", "motorcycle")])
+    return torch.cat([cu.as_batch(p, 96) for p in ("chelsea", "coffee", "motorcycle")])
 
 
 # ---------------------------------------------------------------- the conventions, on random models
@@ -91,9 +89,10 @@ def test_the_default_model_untargeted_and_targeted(model, photos):
 
 
 def test_fooling_image_reaches_its_target_and_stops(model):
-    x = cu.to_tensor(cu.load_image("chelsea", size=128))
+    x = cu.as_batch("chelsea", 128)
     history = []
-    fooled = adv.fooling_image(model, x, "ostrich", confidence=0.5, max_steps=60, history=history, progress=False)
+    fooled = adv.fooling_image(model, x, "ostrich", confidence=0.5, max_steps=60,
+                               progress=Progress(history=history, show=False))
     p = torch.softmax(model(fooled), 1)[0]
     assert int(p.argmax()) == cu.class_index("ostrich") and float(p.max()) >= 0.5
     assert 0 < len(history) < 60  # it stopped once the model said so
@@ -182,8 +181,8 @@ def test_targets_by_name_index_list_and_tensor():
     assert torch.equal(by_name, adv.fgsm(model, x, cu.class_index("ostrich"), 0.01))
     assert torch.equal(by_name, adv.fgsm(model, x, torch.tensor([9, 9]), 0.01))
     assert torch.equal(by_name, adv.fgsm(model, x, ["ostrich", 9], 0.01))
-    one = adv.fgsm(model, x[0], 9, 0.01)  # a (3, H, W) image comes back in that shape
-    assert one.shape == x[0].shape and torch.equal(one, by_name[0])
+    one = adv.fgsm(model, x[0], 9, 0.01)  # a (3, H, W) image is a batch of one
+    assert one.shape == (1, *x[0].shape) and torch.equal(one[0], by_name[0])
     # eps per image: the same as separate calls
     per = adv.fgsm(model, x, 9, torch.tensor([0.01, 0.03]))
     assert torch.equal(per[1], adv.fgsm(model, x[1:], 9, 0.03)[0])
@@ -195,8 +194,8 @@ def test_targets_by_name_index_list_and_tensor():
     (lambda m, x: adv.fgsm(m, x, 1, -0.1), ValueError, "eps"),
     (lambda m, x: adv.fgsm(m, x * 255, 1, 0.01), ValueError, "[0, 1]"),
     (lambda m, x: adv.fgsm(m, x[0, 0], 1, 0.01), ValueError, "shape"),
-    (lambda m, x: adv.fgsm(m, x.numpy(), 1, 0.01), TypeError, "tensor"),
-    (lambda m, x: adv.pgd(m, x.tolist(), 1, 0.01, 0.01, 1), TypeError, "tensor"),
+    (lambda m, x: adv.fgsm(m, x.numpy(), 1, 0.01), ValueError, "shape"),  # arrays are single images
+    (lambda m, x: adv.pgd(m, x.tolist(), 1, 0.01, 0.01, 1), ValueError, "list"),
     (lambda m, x: adv.fgsm(m, x, torch.tensor([1, 2, 3]), 0.01), ValueError, "targets"),
     (lambda m, x: adv.pgd(m, x, 1, 0.01, 0.01, 2.5), ValueError, "steps"),
     (lambda m, x: adv.pgd(m, x, 1, 0.01, 3, 2), ValueError, "alpha"),
@@ -286,7 +285,11 @@ def test_figures(model, photos):
     fig = adv.show_attack(model, x, adv.fgsm(model, x, adv.top1(model, x), 1 / 255))
     assert len(fig.axes) == 6
     plt.close(fig)
-    fig = adv.success_plot([1 / 255, 2 / 255], {"fgsm": [0.5, 1.0]})
+    fig = adv.show_success([1 / 255, 2 / 255], {"fgsm": [0.5, 1.0]})
+    plt.close(fig)
+    fig = adv.show_attacks(model, x, {"FGSM": adv.fgsm(model, x, 0, 1 / 255), "PGD": adv.pgd(model, x, 0, 1 / 255,
+                                                                                            0.5 / 255, 2)})
+    assert len([ax for ax in fig.axes if ax.images]) == 4
     plt.close(fig)
 
 

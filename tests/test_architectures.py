@@ -30,6 +30,7 @@ import course_utils as cu
 from course_utils import attribution as A
 from course_utils import ascent, deepdream, inversion
 from course_utils.backprop_rules import backward_rule
+from course_utils.optimize import Progress
 
 from helpers import assert_unchanged, state
 
@@ -221,14 +222,14 @@ def test_optimizers_raise_their_objective(arch):
     name, model, x, target, last, *_ = arch
     before = state(model)
     h = []
-    ascent.class_visualization(model, target, size=SIZE, steps=12, lr=0.01, progress=False, history=h, jitter=0, scale=0.0,
-                               rotate=0.0, blur_every=0, clip_pixels=0.0, clip_contributions=0.0)
+    ascent.class_visualization(model, target, size=SIZE, steps=12, lr=0.01, progress=Progress(history=h, show=False),
+                               **ascent.L2_ONLY)
     assert _rises(h), h
     h = []
-    inversion.invert(model, x[:1], last, size=SIZE, steps=12, lr=0.005, progress=False, history=h)
+    inversion.invert(model, x[:1], last, size=SIZE, steps=12, lr=0.005, progress=Progress(history=h, show=False))
     assert _rises(h), h
     h = []
-    deepdream.deepdream(model, x[:1], last, octaves=1, steps=6, jitter=2, progress=False, history=h)
+    deepdream.deepdream(model, x[:1], last, octaves=1, steps=6, jitter=2, progress=Progress(history=h, show=False))
     assert _rises(h), h
     assert_unchanged(model, before)
 

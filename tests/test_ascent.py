@@ -5,23 +5,16 @@ from torch import nn
 
 from course_utils import ascent
 from course_utils import objectives as O
+from course_utils import param as P
 from course_utils.grading import check
+from course_utils.images import noise_image as _noise
 from course_utils.layers import LayerNotFoundError
 from course_utils.optimize import evaluate
+from course_utils.testing import tiny_cnn
 
 import helpers
 
-
-def tiny_cnn(seed=0):
-    return helpers.tiny_cnn(seed, width=16)
-
-
 _hooks = helpers.count_hooks
-
-
-def _noise(size, seed=0):  # the optimizer's own start image for that seed
-    g = torch.Generator().manual_seed(seed)
-    return (0.5 + 0.1 * torch.randn(1, 3, size, size, generator=g)).clamp(0, 1)
 
 
 FAST = dict(progress=False)
@@ -33,11 +26,11 @@ def test_class_visualization_raises_the_class_logit_of_the_default_model(model):
     x = ascent.class_visualization(model, "ostrich", size=64, steps=20, **FAST)
     assert x.shape == (1, 3, 64, 64) and 0 <= float(x.min()) and float(x.max()) <= 1
     assert evaluate(model, logit, x) > evaluate(model, logit, start) + 1
-    x_l2 = ascent.class_visualization(model, "ostrich", size=64, steps=12, **ascent.NONE, **FAST)
+    x_l2 = ascent.class_visualization(model, "ostrich", size=64, steps=12, **ascent.L2_ONLY, **FAST)
     assert evaluate(model, logit, x_l2) > evaluate(model, logit, start) + 5
 
 
-@pytest.mark.parametrize("regs", [ascent.NONE, {}], ids=["l2 only", "all regularizers"])
+@pytest.mark.parametrize("regs", [ascent.L2_ONLY, {}], ids=["l2 only", "all regularizers"])
 def test_class_visualization_by_index_and_name_agree_and_raise_the_score(regs):
     net = tiny_cnn()
     a = ascent.class_visualization(net, 9, size=32, steps=15, **regs, **FAST)
@@ -57,14 +50,14 @@ def test_seeds_reproduce_exactly_and_differ_between_seeds():
 
 def test_the_l2_weight_pulls_the_image_towards_grey():
     net = tiny_cnn()
-    weak = ascent.class_visualization(net, 3, size=32, steps=30, l2=0.0, **ascent.NONE, **FAST)
-    strong = ascent.class_visualization(net, 3, size=32, steps=30, l2=1e4, **ascent.NONE, **FAST)
+    weak = ascent.class_visualization(net, 3, size=32, steps=30, l2=0.0, **ascent.L2_ONLY, **FAST)
+    strong = ascent.class_visualization(net, 3, size=32, steps=30, l2=1e4, **ascent.L2_ONLY, **FAST)
     assert float((strong - 0.5).pow(2).mean()) < float((weak - 0.5).pow(2).mean())
 
 
 def test_fourier_parameterization_runs_with_the_defaults():
     net = tiny_cnn()
-    x = ascent.class_visualization(net, 3, size=32, steps=5, param="fourier", **FAST)
+    x = ascent.class_visualization(net, 3, size=32, steps=5, param=P.fourier, **FAST)
     assert x.shape == (1, 3, 32, 32)
 
 
@@ -78,7 +71,7 @@ def test_unknown_class_and_bad_layer_or_channel_are_clear_errors(model):
 
 
 def test_channel_visualization_raises_the_channel_and_leaves_the_model_unchanged():
-    net = tiny_cnn()
+    net = tiny_cnn().requires_grad_(True)
     flags = [p.requires_grad for p in net.parameters()]
     x = ascent.channel_visualization(net, "conv2", 5, size=32, steps=20, **FAST)
     ch = O.channel("conv2", 5)
@@ -90,8 +83,8 @@ def test_the_ladder_adds_one_regularizer_at_a_time():
     names = [name for name, _ in ascent.LADDER]
     assert names[0] == "L2 only" and len(names) == 5
     first, last = ascent.LADDER[0][1], ascent.LADDER[-1][1]
-    assert first == ascent.NONE
-    for key in ascent.NONE:  # the last row has every regularizer on, at the default setting
+    assert first == ascent.L2_ONLY
+    for key in ascent.L2_ONLY:  # the last row has every regularizer on, at the default setting
         assert last[key] == ascent.REGULARIZERS[key]
     for (_, a), (_, b) in zip(ascent.LADDER, ascent.LADDER[1:]):
         switched_on = {k for k in a if a[k] != b[k]}
@@ -141,7 +134,7 @@ def test_recognized_by_a_model_that_always_says_one_class():
 
 
 def test_the_exercises_accept_their_reference_and_reject_a_wrong_answer():
-    from course_utils.optimize import clip_small_pixels
+    from course_utils.transforms import clip_small_pixels
 
     assert check("05.ascent_step", ascent.ascent_step)
     assert check("05.clip_small_pixels", clip_small_pixels)

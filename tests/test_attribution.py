@@ -1,11 +1,14 @@
 """Tests of course_utils.attribution and backprop_rules against Captum, finite differences and
 hand-worked values, and of the properties the methods must have."""
+from collections import OrderedDict
+
 import pytest
 import torch
 from torch import nn
 
 import course_utils as cu
 from course_utils import attribution as A
+from course_utils import testing
 from course_utils.backprop_rules import backward_rule, relu_backward, relu_units
 
 from helpers import assert_unchanged, state
@@ -17,17 +20,28 @@ pytestmark = [pytest.mark.filterwarnings("ignore:Setting backward hooks"),
 
 # ---------------------------------------------------------------- small models
 
-def tiny_cnn(seed=0, classes=10, act=nn.ReLU, dtype=torch.float32, first_relu=False):
-    """conv-ReLU-conv-ReLU-pool-linear, eval mode, frozen; act=nn.ReLU6 for the default model's unit."""
-    g = torch.Generator().manual_seed(seed)
-    layers = ([nn.ReLU()] if first_relu else []) + [
-        nn.Conv2d(3, 6, 3, padding=1), act(), nn.Conv2d(6, 8, 3, stride=2, padding=1), act(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, classes)]
-    model = nn.Sequential(*layers).to(dtype)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=dtype) * 0.5)
-    return model.eval().requires_grad_(False)
+def tiny_cnn(seed=0, classes=10, act=nn.ReLU, dtype=torch.float32):
+    """conv-ReLU-conv-ReLU-pool-linear with large weights, eval mode, frozen; act=nn.ReLU6 for the default
+    model's unit."""
+    return testing.tiny_cnn(seed, classes, width=8, channels=6, act=act, scale=0.5, dtype=dtype)
+
+
+class Stretch(nn.Module):
+    """x -> a x + b: images in [0, 1] become inputs where units are off, or saturate at 6."""
+
+    def __init__(self, a, b):
+        super().__init__()
+        self.a, self.b = a, b
+
+    def forward(self, x):
+        return self.a * x + self.b
+
+
+def stretched(model, a, b, relu_first=False):
+    """The model with `Stretch(a, b)` (and a ReLU) in front, its layers keeping their names."""
+    first = [("stretch", Stretch(a, b))] + ([("relu0", nn.ReLU())] if relu_first else [])
+    rest = list(model.named_children()) if isinstance(model, nn.Sequential) else [("model", model)]
+    return nn.Sequential(OrderedDict(first + rest)).eval()
 
 
 class Block(nn.Module):
@@ -75,7 +89,7 @@ def close(a, b, atol=1e-6, rtol=1e-4):
 @pytest.fixture(scope="module")
 def images():
     """Two real photos at 32 px (cat, coffee): small, so that the default model is quick."""
-    return torch.cat([cu.to_tensor(cu.load_image(n, size=32)) for n in ("chelsea", "coffee")])
+    return torch.cat([cu.as_batch(n, 32) for n in ("chelsea", "coffee")])
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +116,8 @@ def test_relu_backward_hand_worked():
 @pytest.mark.parametrize("make", [lambda: tiny_cnn(act=nn.ReLU), lambda: tiny_cnn(act=nn.ReLU6),
                                   lambda: TorchvisionStyle()])
 def test_gradient_rule_is_plain_autograd(make):
-    model = make()
-    x = torch.rand(2, 3, 16, 16) * 8 - 2  # some ReLU6 units saturate
+    model = stretched(make(), 8, -2)  # some ReLU6 units saturate
+    x = torch.rand(2, 3, 16, 16)
     xr = x.clone().requires_grad_(True)
     model(xr)[:, 3].sum().backward()
     close(A.gradient(model, x, 3), xr.grad)
@@ -143,10 +157,10 @@ class ReLU6SeenAsReLU(nn.ReLU):
 
 def test_relu6_rules_follow_captums_definition():
     """guided = relu(true gradient), deconvnet = relu(incoming gradient), also for ReLU6."""
-    ours = tiny_cnn(act=nn.ReLU6)
-    theirs = tiny_cnn(act=ReLU6SeenAsReLU)
-    x = torch.rand(2, 3, 16, 16) * 10 - 2
-    assert (ours[:2](x) >= 6).any()  # the upper clip is exercised
+    ours = stretched(tiny_cnn(act=nn.ReLU6), 10, -2)
+    theirs = stretched(tiny_cnn(act=ReLU6SeenAsReLU), 10, -2)
+    x = torch.rand(2, 3, 16, 16)
+    assert (ours[:3](x) >= 6).any()  # the upper clip is exercised
     close(A.guided_backprop(ours, x, 1), captum_attr.GuidedBackprop(theirs).attribute(x.clone(), target=1))
     close(A.deconvnet(ours, x, 1), captum_attr.Deconvolution(theirs).attribute(x.clone(), target=1))
 
@@ -202,11 +216,11 @@ def test_guided_backprop_is_non_negative_where_it_must_be(model, images):
         assert (g[(inp <= 0) | (inp >= upper)] == 0).all()
     for inp, g, upper in relu_input_gradients(model, images, 281, "deconvnet"):
         assert (g >= 0).all()
-    # a model whose first operation is a ReLU: the guided map itself is >= 0, and 0 where x <= 0
-    first = tiny_cnn(first_relu=True)
-    x = torch.randn(2, 3, 12, 12)
+    # a model whose first unit is a ReLU of 2x - 1: the guided map itself is >= 0, and 0 where 2x - 1 <= 0
+    first = stretched(tiny_cnn(), 2, -1, relu_first=True)
+    x = torch.rand(2, 3, 12, 12)
     gb = A.guided_backprop(first, x, 4)
-    assert (gb >= 0).all() and (gb[x <= 0] == 0).all() and (gb > 0).any()
+    assert (gb >= 0).all() and (gb[2 * x - 1 <= 0] == 0).all() and (gb > 0).any()
 
 
 def test_deconvnet_ignores_the_image_without_max_pooling(model, images):
@@ -252,10 +266,11 @@ def test_targets_by_name_index_and_per_image(model, images):
         A.saliency(model, images[:1], "tabbby cat")
     with pytest.raises(ValueError, match="not a class of this model"):
         A.saliency(tiny_cnn(), images[:1], 12)
-    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
-        A.saliency(model, images[0], 1)
-    with pytest.raises(TypeError, match="to_tensor"):
-        A.saliency(model, cu.load_image("chelsea"), 1)
+    # any image is an input: one (C, H, W) image, a PIL image, a name (as_batch); 0..255 is refused
+    close(A.saliency(model, images[0], 1), A.saliency(model, images[:1], 1))
+    close(A.saliency(model, cu.load_image("chelsea", size=32), 1), A.saliency(model, images[:1], 1))
+    with pytest.raises(ValueError, match="divide it by 255"):
+        A.saliency(model, images * 255, 1)
 
 
 @pytest.mark.parametrize("samples,batch", [(6, 6), (5, 2)])

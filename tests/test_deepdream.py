@@ -8,16 +8,21 @@ from PIL import Image
 from torch import nn
 
 import course_utils.deepdream as dd
-import course_utils.objectives as O
+import course_utils.transforms as T
 from course_utils.grading import exercises
+from course_utils.images import as_batch as cu_as_batch
+from course_utils.layers import activations
 from course_utils.objectives import Context
-from course_utils.optimize import optimize_image
+from course_utils.optimize import Progress, evaluate, octave_pyramid, optimize_image
+from course_utils.testing import tiny_cnn as _tiny_cnn
 
 import helpers
 
-
-tiny_cnn = helpers.tiny_cnn
 _hooks = helpers.count_hooks
+
+
+def tiny_cnn(seed=0):
+    return _tiny_cnn(seed, width=8)
 
 
 # ---------------------------------------------------------------- objectives
@@ -41,7 +46,7 @@ def test_guided_objective_matches_the_best_guide_vector_by_hand():
 
 
 def test_guided_objective_errors_are_clear():
-    with pytest.raises(ValueError, match="layer_features"):
+    with pytest.raises(ValueError, match="activations"):
         dd.guided_objective("l", torch.zeros(4, 4))
     obj = dd.guided_objective("l", torch.zeros(1, 3, 2, 2))
     with pytest.raises(ValueError, match="same layer"):
@@ -65,19 +70,24 @@ def test_dream_step_is_the_normalized_gradient_step():
     assert (out - x).abs().mean() <= 0.05 + 1e-6
 
 
-def test_octave_pyramid_is_what_the_optimizer_does():
+def test_deepdream_is_the_octave_pyramid_around_jittered_normalized_steps():
     net = tiny_cnn(1)
     x = torch.rand(1, 3, 30, 22)
-    obj = dd.dream_objective("conv2")
-    kw = dict(steps=2, lr=0.03, optimizer="normalized", progress=False, size=None)
-    by_optimizer = optimize_image(net, obj, image=x, octaves=3, octave_scale=1.5, **kw)
-    by_hand = dd.octave_pyramid(x, lambda z: optimize_image(net, obj, image=z, **kw), 3, 1.5)
-    assert torch.allclose(by_optimizer, by_hand, atol=1e-6)
+    g = torch.Generator().manual_seed(5)  # one stream of jitter draws for all octaves
+    by_hand = octave_pyramid(x, lambda z: optimize_image(net, dd.dream_objective("conv2"), z, 2, 0.03, "normalized",
+                                                         [T.jitter(4)], seed=g, progress=False), 3, 1.5)
+    dream = dd.deepdream(net, x, "conv2", octaves=3, octave_scale=1.5, steps=2, lr=0.03, jitter=4, seed=5,
+                         progress=False)
+    assert torch.equal(dream, by_hand)
 
 
-def test_octave_sizes():
-    assert dd.octave_sizes((224, 300), 3, 2.0) == [(56, 75), (112, 150), (224, 300)]
-    assert dd.octave_sizes((10, 10), 1) == [(10, 10)]
+def test_octave_pyramid_with_a_ripple_by_hand():
+    x = torch.rand(1, 3, 20, 16)
+    resize = lambda t, hw: torch.nn.functional.interpolate(t, size=hw, mode="bilinear", align_corners=False)  # noqa
+    add = lambda t: (t + 0.1).clamp(0, 1)  # noqa: E731 - a "dream" that brightens
+    small = add(resize(x, (10, 8)))
+    expected = add((x + resize(small - resize(x, (10, 8)), (20, 16))).clamp(0, 1))
+    assert torch.allclose(octave_pyramid(x, add, 2, 2.0), expected, atol=1e-6)
 
 
 # ---------------------------------------------------------------- deepdream on the real model
@@ -85,16 +95,14 @@ def test_octave_sizes():
 def test_deepdream_raises_the_objective_and_keeps_the_input_size(model):
     x = torch.rand(1, 3, 96, 80) * 0.5 + 0.25
     history = []
-    out = dd.deepdream(model, x, layer="blocks.4", octaves=3, octave_scale=1.4, steps=4, progress=False,
-                       history=history)
+    out = dd.deepdream(model, x, layer="blocks.4", octaves=3, octave_scale=1.4, steps=4,
+                       progress=Progress(history=history, show=False))
     assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1
     assert len(history) == 12
     # each octave starts lower (a new size) but rises within it, and the dream ends higher than it began
     for k in range(3):
         assert history[4 * k + 3] > history[4 * k]
     obj = dd.dream_objective("blocks.4")
-    from course_utils.optimize import evaluate
-
     assert evaluate(model, obj, out) > 1.5 * evaluate(model, obj, x)
 
 
@@ -115,9 +123,8 @@ def test_seeds_reproduce(model):
 def test_guided_dream_moves_towards_the_guide(model):
     layer = "blocks.4"
     x = torch.rand(1, 3, 64, 64) * 0.4 + 0.3
-    guide = dd.layer_features(model, "chelsea", layer)
+    guide = activations(model, cu_as_batch("chelsea", 224), layer)
     obj = dd.guided_objective(layer, guide)
-    from course_utils.optimize import evaluate
 
     out = dd.deepdream(model, x, layer=layer, guide="chelsea", octaves=1, steps=5, progress=False)
     assert evaluate(model, obj, out) > evaluate(model, obj, x)
@@ -131,8 +138,8 @@ def test_model_is_left_unchanged(model):
         raise RuntimeError("stop")
 
     with pytest.raises(RuntimeError, match="stop"):
-        dd.deepdream(model, torch.rand(1, 3, 48, 48), layer="blocks.2", octaves=1, steps=2, callback=fail,
-                     callback_every=1, progress=False)
+        dd.deepdream(model, torch.rand(1, 3, 48, 48), layer="blocks.2", octaves=1, steps=2,
+                     progress=Progress(callback=fail, every=1, show=False))
     assert not model.training and [p.requires_grad for p in model.parameters()] == flags and _hooks(model) == 0
 
 

@@ -80,7 +80,7 @@ def test_dead_units_streams_like_all_at_once_and_leaves_the_model_alone():
         net[0].bias[:3] = -100.0  # three dead channels
     x = torch.rand(37, 1, 8, 8)
     net.train()
-    got = dead_units(net, ["1", "4"], x, batch_size=5)
+    got = dead_units(net, x, ["1", "4"], batch_size=5)
     with torch.no_grad():
         full1, full4 = net[1](net[0](x)), net(x)
     assert got["1"] == pytest.approx(dead_fraction(full1)) and got["1"] >= 0.5

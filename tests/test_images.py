@@ -52,7 +52,7 @@ def test_sources_array_tensor_path_bytes(tmp_path):
     assert np.array_equal(np.asarray(cu.load_image(p.read_bytes())), a)
     assert np.array_equal(np.asarray(cu.load_image(a)), a)
     assert np.array_equal(np.asarray(cu.load_image(a / 255.0)), a)
-    t = cu.to_tensor(from_path)
+    t = cu.as_batch(from_path)
     assert t.shape == (1, 3, 10, 12) and t.dtype == torch.float32 and 0 <= t.min() and t.max() <= 1
     assert np.array_equal(np.asarray(cu.to_image(t)), a)
     assert np.array_equal(np.asarray(cu.load_image(t)), a)
@@ -60,7 +60,7 @@ def test_sources_array_tensor_path_bytes(tmp_path):
 
 def test_roundtrip_tensor_image():
     x = torch.rand(1, 3, 5, 7)
-    y = cu.to_tensor(cu.to_image(x))
+    y = cu.as_batch(cu.to_image(x))
     assert (x - y).abs().max() <= 0.5 / 255 + 1e-6
 
 
@@ -105,6 +105,44 @@ def test_bad_arrays_and_types():
         cu.to_image(torch.rand(2, 3, 4, 4))
 
 
+def test_as_batch_is_the_one_way_in(model):
+    # a name, a file's bytes, a PIL image, an array and a tensor give the same batch
+    ref = cu.as_batch("coffee", 64)
+    assert ref.shape == (1, 3, 64, 64) and ref.dtype == torch.float32
+    img = cu.load_image("coffee", size=64)
+    assert torch.equal(cu.as_batch(img), ref)
+    assert torch.equal(cu.as_batch(np.asarray(img)), ref)
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    assert torch.equal(cu.as_batch(buf.getvalue()), ref)
+    assert torch.equal(cu.as_batch(ref[0]), ref)  # (3, H, W) is one image
+    assert cu.as_batch(ref, 64) is not ref and torch.equal(cu.as_batch(ref, 64), ref)  # already that size
+    assert cu.as_batch(ref, 32).shape == (1, 3, 32, 32)  # a tensor is resized as a photo would be
+    assert cu.as_batch(torch.rand(5, 1, 8, 8)).shape == (5, 1, 8, 8)  # any channel count...
+    with pytest.raises(ImageLoadError, match=r"\(3, H, W\)"):  # ...unless RGB is needed
+        cu.as_batch(torch.rand(5, 1, 8, 8), channels=3)
+    with pytest.raises(ImageLoadError, match=r"\(C, H, W\) or \(N, C, H, W\)"):
+        cu.as_batch(torch.rand(8, 8))
+    # on the model's device, in its dtype; a float64 tensor stays float64 without a model
+    assert cu.as_batch(ref.double()).dtype == torch.float64
+    assert cu.as_batch(ref.double(), device=model).dtype == torch.float32
+    # integer tensors are converted, and 0..255 ones refused with the fix
+    assert cu.as_batch(torch.ones(1, 3, 2, 2, dtype=torch.uint8)).dtype == torch.float32
+    with pytest.raises(ValueError, match="divide it by 255"):
+        cu.as_batch(torch.full((1, 3, 2, 2), 200, dtype=torch.uint8))
+
+
+def test_noise_image_is_seeded_and_in_range():
+    a, b = cu.noise_image(16, 3), cu.noise_image((16, 16), 3)
+    assert torch.equal(a, b) and a.shape == (1, 3, 16, 16) and 0 <= a.min() and a.max() <= 1
+    assert not torch.equal(a, cu.noise_image(16, 4))
+    g = torch.Generator().manual_seed(3)
+    assert torch.equal(cu.noise_image(16, g), a)  # a generator is a seed too
+    state = torch.get_rng_state()
+    cu.noise_image(16, 5)
+    assert torch.equal(torch.get_rng_state(), state)  # torch's global generator is left alone
+
+
 def test_grid_draws_titled_panels():
     import matplotlib
 
@@ -136,14 +174,14 @@ def test_load_image_applies_the_exif_orientation():
 def test_tensors_outside_zero_one_are_refused_with_the_fix():
     x = torch.rand(1, 3, 8, 8)
     with pytest.raises(ValueError, match="divide it by 255"):
-        cu.to_tensor(x * 255)
+        cu.as_batch(x * 255)
     with pytest.raises(ValueError, match="divide it by 255"):
         cu.load_image(x[0] * 255)
     with pytest.raises(ValueError, match="normalizes it itself"):
-        cu.to_tensor((x - 0.45) / 0.22)
+        cu.as_batch((x - 0.45) / 0.22)
     with pytest.warns(UserWarning, match="clamped"):
-        assert cu.to_tensor(x * 1.05).max() <= 1
-    assert torch.equal(cu.to_tensor(x), x)
+        assert cu.as_batch(x * 1.05).max() <= 1
+    assert torch.equal(cu.as_batch(x), x)
 
 
 def test_the_model_warns_on_a_0_255_image(model):

@@ -7,14 +7,11 @@ from course_utils import inversion
 from course_utils import objectives as O
 from course_utils.grading import check
 from course_utils.layers import LayerNotFoundError
+from course_utils.images import noise_image
 from course_utils.objectives import Context, tv_penalty
+from course_utils.testing import tiny_cnn
 
 import helpers
-
-
-def tiny_cnn(seed=0):
-    return helpers.tiny_cnn(seed, width=16)
-
 
 _hooks = helpers.count_hooks
 
@@ -26,14 +23,6 @@ def _image(size=32, seed=0):
                                            align_corners=False)
 
 
-def test_layer_code_is_the_layer_output():
-    net, x = tiny_cnn(), _image()
-    code = inversion.layer_code(net, x, "relu1")
-    assert torch.allclose(code, net[:2](x))
-    with pytest.raises(LayerNotFoundError, match="relu1"):
-        inversion.layer_code(net, x, "relu")
-
-
 @torch.no_grad()
 def test_inversion_loss_against_its_definition():
     net, x, x0 = tiny_cnn(), _image(seed=1), _image(seed=2)
@@ -41,7 +30,7 @@ def test_inversion_loss_against_its_definition():
     expected = float((net[:4](x) - target).pow(2).sum() / target.pow(2).sum())
     assert inversion.inversion_loss(net, x, "relu2", target) == pytest.approx(expected, rel=1e-5)
     assert inversion.inversion_loss(net, x0, "relu2", target) == pytest.approx(0.0, abs=1e-10)
-    assert inversion.relative_error(net, x, x0, "relu2") == pytest.approx(expected, rel=1e-5)
+    assert inversion.reconstruction_error(net, x, x0, "relu2") == pytest.approx(expected, rel=1e-5)
 
 
 @torch.no_grad()
@@ -60,16 +49,16 @@ def test_objective_is_minus_the_sum_of_loss_and_regularizers():
 
 def test_invert_lowers_the_feature_distance_on_the_default_model(model):
     x0 = _image(64)
-    start = (0.5 + 0.1 * torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    start = noise_image(64, seed=0)
     x = inversion.invert(model, x0, "blocks.2", steps=25, progress=False)
     assert x.shape == x0.shape and 0 <= float(x.min()) and float(x.max()) <= 1
-    before = inversion.relative_error(model, start, x0, "blocks.2")
-    after = inversion.relative_error(model, x, x0, "blocks.2")
+    before = inversion.reconstruction_error(model, start, x0, "blocks.2")
+    after = inversion.reconstruction_error(model, x, x0, "blocks.2")
     assert after < 0.5 * before
 
 
 def test_invert_takes_a_bundled_image_name_and_leaves_the_model_unchanged():
-    net = tiny_cnn()
+    net = tiny_cnn().requires_grad_(True)
     x = inversion.invert(net, "coffee", "relu1", size=32, steps=3, progress=False)
     assert x.shape == (1, 3, 32, 32)
     assert not net.training and _hooks(net) == 0 and all(p.requires_grad for p in net.parameters())
@@ -98,9 +87,11 @@ def test_alpha_norm_weight_keeps_pixels_away_from_the_extremes():
     assert float(alpha(Context(held, {}, None))) < float(alpha(Context(free, {}, None)))
 
 
-def test_bad_image_tensor_is_a_clear_error():
-    with pytest.raises(ValueError, match="shape"):
+def test_bad_image_tensor_and_layer_are_clear_errors():
+    with pytest.raises(ValueError, match=r"\(3, H, W\)"):
         inversion.invert(tiny_cnn(), torch.rand(1, 1, 8, 8), "relu1", steps=1, progress=False)
+    with pytest.raises(LayerNotFoundError, match="relu1"):
+        inversion.invert(tiny_cnn(), torch.rand(1, 3, 8, 8), "relu", steps=1, progress=False)
 
 
 def test_the_exercises_accept_their_reference_and_reject_a_wrong_answer():

@@ -30,7 +30,7 @@ def test_unknown_class_suggests_close_names():
 
 
 def test_predict_accepts_tensor_and_names(model):
-    x = cu.to_tensor(cu.load_image("coffee", size=224))
+    x = cu.as_batch("coffee", 224)
     a = cu.predict(model, x, topk=3)
     b = cu.predict(model, "coffee", topk=3)
     assert a == b and len(a) == 3 and a[0][0] == "espresso"

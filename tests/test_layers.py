@@ -101,3 +101,39 @@ def test_frozen_gives_back_each_modules_mode_and_each_parameters_flag_even_after
             raise RuntimeError("inside")
     assert [m.training for m in net.modules()] == modes
     assert [p.requires_grad for p in net.parameters()] == flags
+
+
+def test_evaluating_gives_back_each_modules_mode_even_after_an_error():
+    from course_utils.layers import evaluating
+
+    net = nn.Sequential(nn.Linear(2, 2), nn.Dropout(), nn.Linear(2, 1)).train()
+    net[2].eval()
+    with evaluating(net):
+        assert not any(m.training for m in net.modules())
+    assert [m.training for m in net.modules()] == [True, True, True, False]
+    with pytest.raises(RuntimeError, match="boom"):
+        with evaluating(net):
+            raise RuntimeError("boom")
+    assert [m.training for m in net.modules()] == [True, True, True, False]
+
+
+def test_activations_and_feature_vectors_leave_the_model_alone(model):
+    from course_utils.layers import activations, feature_vectors
+
+    x = torch.rand(3, 3, 64, 64)
+    acts = activations(model, x, ["blocks.2", "pool"], batch_size=2)
+    assert acts["blocks.2"].shape == (3, 24, 16, 16) and acts["pool"].shape == (3, 1280, 1, 1)
+    f = feature_vectors(model, x, "blocks.2")
+    assert torch.allclose(f, acts["blocks.2"].mean((2, 3)))
+    assert not any(m._forward_hooks for m in model.modules())
+    # one layer: its tensor, the same as a forward pass up to it; a name or a file works as the input
+    from course_utils.testing import tiny_cnn
+
+    net = tiny_cnn().train()
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(activations(net, x, "relu1"), net.relu1(net.conv1(x)))
+    assert net.training
+    assert activations(model, "chelsea", "stem.act").shape == (1, 32, 150, 226)  # the photo at its own 300 x 451 px
+    with pytest.raises(LayerNotFoundError, match="relu1"):
+        activations(net, x, "relu")

@@ -12,7 +12,7 @@ from course_utils import map_quality as Q
 @pytest.fixture(scope="module")
 def photos(model):
     """Three photos at 112 px with the model's top class for each."""
-    x = torch.cat([cu.to_tensor(cu.load_image(n, size=112)) for n in ("coffee", "motorcycle", "grace_hopper")])
+    x = torch.cat([cu.as_batch(n, 112) for n in ("coffee", "motorcycle", "grace_hopper")])
     with torch.no_grad():
         return x, model(x).argmax(1)
 
@@ -93,7 +93,7 @@ def test_randomization_steps(model):
 
 
 def test_cascading_randomization(model):
-    x = cu.to_tensor(cu.load_image("chelsea", size=32))
+    x = cu.as_batch("chelsea", 32)
     before = [p.clone() for p in model.parameters()]
     methods = {"gradient": lambda m, x, t: A.saliency(m, x, t), "guided": A.guided_backprop}
     steps = ["classifier", ["head", "blocks.15"]]

@@ -1,20 +1,25 @@
-"""The image optimizer, its objectives, transforms and image operations."""
+"""The image optimizer, its objectives, parameterizations, transforms and image operations."""
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import course_utils.objectives as O
+import course_utils.param as P
 import course_utils.transforms as T
+from course_utils.images import noise_image
 from course_utils.objectives import Context
-from course_utils.optimize import (OptimizationError, clip_small_contributions, clip_small_pixels, evaluate,
+from course_utils.optimize import (OptimizationError, Progress, evaluate, octave_pyramid, octave_sizes,
                                    optimize_image)
+from course_utils.testing import tiny_cnn as _tiny_cnn
+from course_utils.transforms import clip_small_contributions, clip_small_pixels
 
 import helpers
 
-
-tiny_cnn = helpers.tiny_cnn
 _hooks = helpers.count_hooks
+
+
+def tiny_cnn(seed=0):
+    return _tiny_cnn(seed, width=8)
 
 
 def ctx_of(x, acts=None, logits=None):
@@ -134,52 +139,123 @@ def test_optimizer_raises_the_objective(optimizer, lr):
     net = tiny_cnn()
     obj = O.channel("conv2", 3) - 0.1 * O.l2()
     history = []
-    x = optimize_image(net, obj, size=24, steps=25, lr=lr, optimizer=optimizer, history=history, progress=False)
+    x = optimize_image(net, obj, P.noise(24), steps=25, lr=lr, optimizer=optimizer,
+                       progress=Progress(history=history, show=False))
     assert x.shape == (1, 3, 24, 24) and 0 <= x.min() and x.max() <= 1
     assert len(history) == 25
     assert history[-1] > history[0] + 0.05, (history[0], history[-1])
     assert evaluate(net, obj, x) > evaluate(net, obj, torch.full_like(x, 0.5))
 
 
+def test_normalized_step_is_the_formula():
+    # x <- clamp(x + lr * g / mean|g|, 0, 1), with g the gradient of the objective, worked out with autograd
+    net, x, lr = tiny_cnn(), torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(0)) * 0.5 + 0.25, 0.03
+    obj = O.layer_l2("relu2")
+    xx = x.clone().requires_grad_(True)
+    g, = torch.autograd.grad(0.5 * _relu2(net, xx).pow(2).mean(), xx)
+    expected = (x + lr * g / g.abs().mean()).clamp(0, 1)
+    got = optimize_image(net, obj, x, steps=1, lr=lr, optimizer="normalized", progress=False)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+
+
+def _relu2(net, x):
+    return net.relu2(net.conv2(net.relu1(net.conv1(x))))
+
+
 def test_fourier_parameterization_and_transforms():
     net = tiny_cnn()
     history = []
-    x = optimize_image(net, O.channel("relu1", 2), size=(20, 28), steps=20, lr=0.1, param="fourier",
-                       transforms=T.standard(jitter_px=2), history=history, progress=False)
+    x = optimize_image(net, O.channel("relu1", 2), P.fourier((20, 28)), steps=20, lr=0.1,
+                       transforms=T.standard(jitter_px=2), progress=Progress(history=history, show=False))
     assert x.shape == (1, 3, 20, 28) and 0 <= x.min() and x.max() <= 1
     assert history[-1] > history[0]
 
 
 def test_seeds_reproduce_exactly():
     net = tiny_cnn()
-    kw = dict(size=24, steps=5, transforms=T.standard(jitter_px=2), clip_pixels=10, blur_every=2, progress=False)
-    a = optimize_image(net, O.channel("conv2", 1), seed=3, **kw)
-    b = optimize_image(net, O.channel("conv2", 1), seed=3, **kw)
-    c = optimize_image(net, O.channel("conv2", 1), seed=4, **kw)
+    kw = dict(steps=5, transforms=T.standard(jitter_px=2), post=[T.clip_pixels(10), T.blur_every(2, 0.5)],
+              progress=False)
+    a = optimize_image(net, O.channel("conv2", 1), P.noise(24, 3), seed=3, **kw)
+    b = optimize_image(net, O.channel("conv2", 1), P.noise(24, 3), seed=3, **kw)
+    c = optimize_image(net, O.channel("conv2", 1), P.noise(24, 3), seed=4, **kw)
     assert torch.equal(a, b) and not torch.equal(a, c)
+    # a generator passed as the seed goes on with its stream: start and transforms from one seed
+    g = torch.Generator().manual_seed(3)
+    d = optimize_image(net, O.channel("conv2", 1), P.noise(24, g), seed=g, **kw)
+    g = torch.Generator().manual_seed(3)
+    e = optimize_image(net, O.channel("conv2", 1), P.noise(24, g), seed=g, **kw)
+    assert torch.equal(d, e) and not torch.equal(d, a)
+    assert torch.equal(P.noise(24, 3).image(), noise_image(24, 3))
+
+
+def test_post_step_operations_run_in_order_on_the_step_count():
+    net, seen = tiny_cnn(), []
+
+    def record(x, step):
+        seen.append((step.index, step.grad.shape, type(step.value)))
+        return x
+
+    optimize_image(net, O.channel("conv2", 0), P.noise(16), steps=3, post=[record], progress=False)
+    assert seen == [(k, (1, 3, 16, 16), float) for k in range(3)]
+    # blur_every(2): the image is blurred after steps 1 and 3 (0-based: index 1, 3), not after 0 and 2
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    op = T.blur_every(2, 1.0)
+    step = lambda k: type("S", (), {"index": k, "grad": None})  # noqa: E731
+    assert torch.equal(op(x, step(0)), x) and torch.allclose(op(x, step(1)), T.gaussian_blur(x, 1.0))
+
+
+def test_stop_returns_the_image_of_that_pass_before_stepping():
+    net, history = tiny_cnn(), []
+    calls = []
+
+    def stop(ctx):
+        calls.append(ctx.image.detach().clone())
+        return len(calls) == 4
+
+    x = optimize_image(net, O.channel("conv2", 0), P.noise(16), steps=10, stop=stop,
+                       progress=Progress(history=history, show=False))
+    assert len(history) == 3  # three steps were taken; the fourth pass stopped it
+    assert torch.equal(x, calls[-1])
+
+
+def test_progress_calls_back_every_n_steps_and_at_the_end():
+    net, seen = tiny_cnn(), []
+    progress = Progress(callback=lambda step, image, value: seen.append((step, tuple(image.shape))), every=4,
+                        show=False)
+    optimize_image(net, O.channel("conv2", 0), P.noise(16), steps=10, progress=progress)
+    assert seen == [(4, (1, 3, 16, 16)), (8, (1, 3, 16, 16)), (10, (1, 3, 16, 16))]
+    # a bare callback is a Progress too
+    got = []
+    optimize_image(net, O.channel("conv2", 0), P.noise(16), steps=10, progress=lambda s, x, v: got.append(s))
+    assert got == [10]
 
 
 def test_octaves_keep_size_and_carry_detail():
     net = tiny_cnn()
     start = torch.rand(1, 3, 40, 30)
     # with no steps, the detail is zero at every octave and the start comes back
-    same = optimize_image(net, O.channel("conv2", 0), image=start, size=None, steps=0, octaves=3, progress=False)
+    same = octave_pyramid(start, lambda x: optimize_image(net, O.channel("conv2", 0), x, steps=0, progress=False))
     assert torch.allclose(same, start, atol=1e-6)
+    assert octave_sizes((40, 30), 3, 2) == [(10, 8), (20, 15), (40, 30)]
     seen = []
-    out = optimize_image(net, O.channel("conv2", 0), image=start, size=None, steps=2, octaves=3, octave_scale=2,
-                         progress=False, callback=lambda s, x, v: seen.append(tuple(x.shape[-2:])), callback_every=2)
+    progress = Progress(callback=lambda s, x, v: seen.append(tuple(x.shape[-2:])), every=2, show=False, total=6)
+    with progress.running():
+        out = octave_pyramid(start, lambda x: optimize_image(net, O.channel("conv2", 0), x, steps=2,
+                                                             progress=progress), octaves=3, octave_scale=2)
     assert out.shape == start.shape
     assert seen == [(10, 8), (20, 15), (40, 30)]
+    with pytest.raises(ValueError, match="octave"):
+        octave_sizes((40, 30), 3, 0.5)
 
 
 def test_nan_and_explosion_stop_with_a_clear_message():
     net = tiny_cnn()
     nan = O.Objective(lambda ctx: ctx.image.sum() * float("nan"), name="nan")
     with pytest.raises(OptimizationError, match="NaN|nan"):
-        optimize_image(net, nan, size=16, steps=3, progress=False)
+        optimize_image(net, nan, P.noise(16), steps=3, progress=False)
     huge = O.Objective(lambda ctx: ctx.image.sum() * 1e15, name="huge")
     with pytest.raises(OptimizationError, match="step size"):
-        optimize_image(net, huge, size=16, steps=3, progress=False)
+        optimize_image(net, huge, P.noise(16), steps=3, progress=False)
 
 
 def test_model_is_left_unchanged_even_after_an_error():
@@ -188,14 +264,14 @@ def test_model_is_left_unchanged_even_after_an_error():
     net.fc.weight.requires_grad_(True)
     net.conv1.weight.requires_grad_(False)
     flags = [p.requires_grad for p in net.parameters()]
-    optimize_image(net, O.channel("conv2", 0), size=16, steps=2, progress=False)
+    optimize_image(net, O.channel("conv2", 0), P.noise(16), steps=2, progress=False)
     bad = O.Objective(lambda ctx: ctx.acts["conv2"].sum() * float("inf"), {"conv2"})
     with pytest.raises(OptimizationError):
-        optimize_image(net, bad, size=16, steps=2, progress=False)
+        optimize_image(net, bad, P.noise(16), steps=2, progress=False)
     assert net.training and [p.requires_grad for p in net.parameters()] == flags
     # modes are restored module by module: an eval-mode part of a training-mode model stays in eval
     net.conv2.eval()
-    optimize_image(net, O.channel("conv2", 0), size=16, steps=1, progress=False)
+    optimize_image(net, O.channel("conv2", 0), P.noise(16), steps=1, progress=False)
     assert net.training and not net.conv2.training
     assert _hooks(net) == 0 and all(p.grad is None for p in net.parameters())
 
@@ -203,12 +279,16 @@ def test_model_is_left_unchanged_even_after_an_error():
 def test_bad_arguments_are_clear():
     net = tiny_cnn()
     with pytest.raises(TypeError, match="Objective"):
-        optimize_image(net, lambda ctx: 0, progress=False)
+        optimize_image(net, lambda ctx: 0, P.noise(16), progress=False)
     with pytest.raises(ValueError, match="optimizer"):
-        optimize_image(net, O.channel("conv2", 0), size=16, steps=1, optimizer="rmsprop", progress=False)
-    with pytest.raises(ValueError, match="fourier"):
-        optimize_image(net, O.channel("conv2", 0), size=16, param="fourier", octaves=2, progress=False)
+        optimize_image(net, O.channel("conv2", 0), P.noise(16), steps=1, optimizer="rmsprop", progress=False)
+    with pytest.raises(ValueError, match="pixel"):
+        optimize_image(net, O.channel("conv2", 0), P.fourier(16), steps=1, post=[T.clip_pixels(10)], progress=False)
+    with pytest.raises(ValueError, match="steps"):
+        optimize_image(net, O.channel("conv2", 0), P.noise(16), steps=2.5, progress=False)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        optimize_image(net, O.channel("conv2", 0), torch.full((1, 3, 8, 8), 200.0), steps=1, progress=False)
     from course_utils.layers import LayerNotFoundError
 
     with pytest.raises(LayerNotFoundError, match="conv2"):
-        optimize_image(net, O.channel("conv3", 0), size=16, steps=1, progress=False)
+        optimize_image(net, O.channel("conv3", 0), P.noise(16), steps=1, progress=False)

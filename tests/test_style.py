@@ -7,9 +7,11 @@ from torch import nn
 from course_utils import style as st
 from course_utils import style_images as si
 from course_utils.grading import check, exercises
+from course_utils.images import as_batch, load_image, noise_image, sample_images
 from course_utils.objectives import tv_penalty
+from course_utils.optimize import Progress
 
-LITE0 = st.LAYERS["efficientnet_lite0"]
+LITE0 = st.LOSS_LAYERS["efficientnet_lite0"]
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +153,8 @@ def test_loss_network_rejects_unknown_layers_and_arguments():
         st.loss_network("resnet18")
     with pytest.raises(ValueError, match="pooling"):
         st.loss_network(pooling="min")
-    with pytest.raises(TypeError, match="loss_network must be"):
-        st.style_transfer("chelsea", "gravel", size=32, steps=1, loss_network=3, progress=False)
+    with pytest.raises(TypeError, match="a loss network is a model name or a LossNetwork"):
+        st.style_transfer(3, "chelsea", "gravel", size=32, steps=1, progress=False)
 
 
 # ---------------------------------------------------------------- texture synthesis and style transfer
@@ -163,17 +165,17 @@ def _style_error(net, x, style, size):
 
 def test_texture_synthesis_lowers_the_style_loss_by_a_large_factor(net):
     size, style = 64, si.painting("kandinsky", size=64)
-    x = st.texture_synthesis(style, size=size, steps=40, seed=0, loss_network=net, progress=False)
+    x = st.texture_synthesis(net, style, size=size, steps=40, seed=0, progress=False)
     assert x.shape == (1, 3, size, size) and 0 <= x.min() and x.max() <= 1
-    before = _style_error(net, st.noise_image(size, 0), style, size)
+    before = _style_error(net, noise_image(size, 0), style, size)
     after = _style_error(net, x, style, size)
     assert after < before / 10, (before, after)
 
 
 def test_texture_synthesis_is_reproducible_from_its_seed(net):
-    a = st.texture_synthesis("brick", size=48, steps=5, seed=3, loss_network=net, progress=False)
-    b = st.texture_synthesis("brick", size=48, steps=5, seed=3, loss_network=net, progress=False)
-    c = st.texture_synthesis("brick", size=48, steps=5, seed=4, loss_network=net, progress=False)
+    a = st.texture_synthesis(net, "brick", size=48, steps=5, seed=3, progress=False)
+    b = st.texture_synthesis(net, "brick", size=48, steps=5, seed=3, progress=False)
+    c = st.texture_synthesis(net, "brick", size=48, steps=5, seed=4, progress=False)
     assert torch.equal(a, b)
     assert not torch.allclose(a, c)
 
@@ -183,34 +185,34 @@ def test_style_transfer_moves_towards_the_style_and_leaves_the_model_unchanged(n
     history = []
     size = 64
     style = si.painting("embers", size=size)
-    x = st.style_transfer("chelsea", style, size=size, steps=20, loss_network=net, progress=False, history=history)
+    x = st.style_transfer(net, "chelsea", style, size=size, steps=20, progress=Progress(history=history, show=False))
     assert x.shape == (1, 3, size, size) and 0 <= x.min() and x.max() <= 1
     assert history[-1] > history[0]  # the objective (minus the loss) rose
-    content = st.image_tensor("chelsea", size)
+    content = as_batch("chelsea", size)
     assert _style_error(net, x, style, size) < 0.5 * _style_error(net, content, style, size)
     assert [p.requires_grad for p in model.parameters()] == flags and not model.training
     assert not any(m._forward_hooks for m in model.modules())
 
 
 def test_style_transfer_from_noise_and_with_adam(net):
-    a = st.style_transfer("coffee", "gravel", size=32, steps=3, init="noise", seed=1, loss_network=net,
+    a = st.style_transfer(net, "coffee", "gravel", size=32, steps=3, init="noise", seed=1,
                           progress=False)
-    b = st.style_transfer("coffee", "gravel", size=32, steps=3, optimizer="adam", loss_network=net, progress=False)
+    b = st.style_transfer(net, "coffee", "gravel", size=32, steps=3, optimizer="adam", progress=False)
     assert a.shape == b.shape == (1, 3, 32, 32)
     with pytest.raises(ValueError, match="init"):
-        st.style_transfer("coffee", "gravel", size=32, steps=1, init="grey", loss_network=net)
+        st.style_transfer(net, "coffee", "gravel", size=32, steps=1, init="grey")
     with pytest.raises(ValueError, match="optimizer"):
-        st.style_transfer("coffee", "gravel", size=32, steps=1, optimizer="sgd!", loss_network=net)
+        st.style_transfer(net, "coffee", "gravel", size=32, steps=1, optimizer="sgd!")
 
 
 def test_softmax_network_runs_and_judge_scores_the_style_image_itself_as_perfect(model):
     sm = st.LossNetwork(model, LITE0["style"][:2], "stem.act", transform=st.softmax_features)
-    x = st.texture_synthesis("grass", size=32, steps=3, loss_network=sm, progress=False)
+    x = st.texture_synthesis(sm, "grass", size=32, steps=3, progress=False)
     assert x.shape == (1, 3, 32, 32)
     judge = st.LossNetwork(model, LITE0["style"], LITE0["content"])
-    s = st.stylization_scores("gravel", "chelsea", "gravel", judge=judge, size=64)
+    s = st.stylization_scores(judge, "gravel", "chelsea", "gravel", size=64)
     assert s["style"] == pytest.approx(0.0, abs=1e-6) and s["stylized"]
-    s = st.stylization_scores("chelsea", "chelsea", "gravel", judge=judge, size=64)
+    s = st.stylization_scores(judge, "chelsea", "chelsea", "gravel", size=64)
     assert s["content"] == pytest.approx(0.0, abs=1e-6) and not s["stylized"]
 
 
@@ -225,11 +227,17 @@ def test_generated_paintings_are_deterministic_and_colourful(kind):
     assert np.asarray(a).reshape(-1, 3).std(0).mean() > 20  # not a flat image
 
 
-def test_style_image_generates_or_loads():
-    assert si.style_image("mondrian", size=40).size == (40, 40)
-    assert si.style_image("gravel", size=40).size == (40, 40)
+def test_paintings_are_images_like_the_bundled_ones():
+    assert load_image("mondrian", size=40).size == (40, 40)
+    assert np.array_equal(np.asarray(load_image("mondrian", size=40)), np.asarray(si.painting("mondrian", 40)))
+    assert load_image("gravel", size=40).size == (40, 40)
+    assert load_image("strokes").size == (512, 512)
+    assert as_batch("embers", (30, 40)).shape == (1, 3, 30, 40)
+    assert "kandinsky" in sample_images()
     with pytest.raises(ValueError, match="unknown painting"):
         si.painting("picasso")
+    with pytest.raises(ValueError, match="'mondrian'"):
+        load_image("mondrain")
 
 
 @pytest.mark.parametrize("name", ["08.gram_matrix", "08.style_loss", "08.total_variation"])

@@ -1,8 +1,9 @@
 """Exercises of 02_features_tsne: receptive field of a layer stack; nearest neighbours by cosine."""
 import torch
 
-from ..features import cosine_neighbours, rf_size_stride
+from ..embeddings import cosine_neighbours
 from ..grading import Case, register
+from ..receptive_fields import rf_size_stride
 
 
 def _rf_cases(rng):

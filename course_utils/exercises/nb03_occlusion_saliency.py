@@ -5,18 +5,12 @@ from torch import nn
 from ..attribution import heatmap, occlusion_drops, saliency
 from ..grading import Case, register
 from ..labels import class_index
+from ..testing import tiny_cnn
 
 
 def tiny_classifier(seed, classes=10, act=nn.ReLU):
-    """A small random CNN (eval mode, frozen) for the exercise cases."""
-    g = torch.Generator().manual_seed(int(seed))
-    with torch.random.fork_rng(devices=[]):  # the layers' own initialization must not move the global generator
-        model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), act(), nn.Conv2d(8, 8, 3, stride=2, padding=1), act(),
-                              nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, classes))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-    return model.eval().requires_grad_(False)
+    """A small random CNN with large weights (clear gradients) for the exercise cases."""
+    return tiny_cnn(int(seed), classes, width=8, act=act, scale=0.5)
 
 
 def saliency_map(model, x, target):

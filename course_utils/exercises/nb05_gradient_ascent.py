@@ -1,22 +1,15 @@
 """Exercises of 05_gradient_ascent: one gradient-ascent step with the L2 penalty; clipping small pixels."""
 import torch
-from torch import nn
 
 from ..ascent import ascent_step
 from ..grading import Case, register
-from ..optimize import clip_small_pixels
+from ..testing import tiny_cnn
+from ..transforms import clip_small_pixels
 
 
 def tiny_classifier(seed):
     """A small random CNN with 1000 outputs: fast stand-in for the ImageNet model in the checks."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):  # the layers' own initialization must not move the global generator
-        net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1),
-                            nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 1000))
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-    return net.eval()
+    return tiny_cnn(int(seed), 1000, width=16, scale=0.3)
 
 
 def _ascent_cases(rng):

@@ -3,8 +3,9 @@ import torch
 
 from ..grading import Case, register
 from ..inversion import inversion_loss
+from ..layers import activations
 from ..objectives import tv_penalty
-from .nb05_gradient_ascent import tiny_classifier
+from ..testing import tiny_cnn
 
 
 def _tv_cases(rng):
@@ -21,18 +22,15 @@ def _tv_cases(rng):
 
 def _loss_cases(rng):
     cases = []
-    for layer, size in (("1", 16), ("3", 20), ("2", 12)):
-        net = tiny_classifier(int(rng.integers(1 << 30)))
+    for layer, size in (("relu1", 16), ("relu2", 20), ("conv2", 12)):
+        net = tiny_cnn(int(rng.integers(1 << 30)), scale=0.3)
         x = torch.from_numpy(rng.uniform(0, 1, (1, 3, size, size))).float()
         x0 = torch.from_numpy(rng.uniform(0, 1, (1, 3, size, size))).float()
-        with torch.no_grad():
-            target = net[: int(layer) + 1](x0)
-        cases.append(Case(f"layer {layer!r} of a small CNN, {size}x{size} images", (net, x, layer, target)))
-    net = tiny_classifier(5)
+        cases.append(Case(f"layer {layer!r} of a small CNN, {size}x{size} images",
+                          (net, x, layer, activations(net, x0, layer))))
+    net = tiny_cnn(5, scale=0.3)
     x = torch.from_numpy(rng.uniform(0, 1, (1, 3, 16, 16))).float()
-    with torch.no_grad():
-        target = net[:2](x)
-    cases.append(Case("x is the image the target came from: the loss is 0", (net, x, "1", target)))
+    cases.append(Case("x is the image the target came from: the loss is 0", (net, x, "relu1", activations(net, x, "relu1"))))
     return cases
 
 

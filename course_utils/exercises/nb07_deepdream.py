@@ -1,28 +1,22 @@
 """Exercises of 07_deepdream: one DeepDream step, and the octave pyramid."""
 import torch
-from torch import nn
 
-from ..deepdream import dream_step, octave_pyramid
+from ..deepdream import dream_step
 from ..grading import Case, register
-
-
-def _tiny_cnn(seed):
-    """A small random CNN (seeded), so the cases run in milliseconds."""
-    with torch.random.fork_rng(devices=[]):  # seeded, without touching the global generator
-        torch.manual_seed(seed)
-        return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1, stride=2),
-                             nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10)).eval().requires_grad_(False)
+from ..optimize import octave_pyramid
+from ..testing import tiny_cnn
 
 
 def _dream_step_cases(rng):
     cases = []
-    for layer, lr in [("0", 0.02), ("1", 0.05), ("3", 0.01), ("2", 0.1)]:
+    for layer, lr in [("conv1", 0.02), ("relu1", 0.05), ("relu2", 0.01), ("conv2", 0.1)]:
         h, w = (int(v) for v in rng.integers(8, 24, 2))
         x = torch.from_numpy(rng.uniform(0.1, 0.9, (1, 3, h, w))).float()
         cases.append(Case(f"random {h}x{w} image, layer {layer!r}, lr={lr}",
-                          (_tiny_cnn(int(rng.integers(1000))), x, layer, lr)))
+                          (tiny_cnn(int(rng.integers(1000)), classes=10), x, layer, lr)))
     x = torch.from_numpy(rng.uniform(0, 1, (1, 3, 12, 12))).float()
-    cases.append(Case("a big step (lr=1.0): the result must be clamped to [0, 1]", (_tiny_cnn(7), x, "2", 1.0)))
+    cases.append(Case("a big step (lr=1.0): the result must be clamped to [0, 1]",
+                      (tiny_cnn(7, classes=10), x, "conv2", 1.0)))
     return cases
 
 

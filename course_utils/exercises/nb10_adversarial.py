@@ -1,25 +1,10 @@
 """Exercises of 10_adversarial: one FGSM step, and the linear explanation's probabilities."""
 import numpy as np
 import torch
-from torch import nn
 
 from ..adversarial import LECTURE_W, LECTURE_X, fgsm, logistic_attack
 from ..grading import Case, compare, register
-
-
-def _tiny_cnn(seed, classes=10):
-    """A small random CNN (seeded), so the cases run in milliseconds."""
-    with torch.random.fork_rng(devices=[]):  # seeded, without touching the global generator
-        torch.manual_seed(seed)
-        return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1, stride=2),
-                             nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                             nn.Linear(16, classes)).eval().requires_grad_(False)
-
-
-def _tiny_linear(seed, size, classes=10):
-    with torch.random.fork_rng(devices=[]):  # seeded, without touching the global generator
-        torch.manual_seed(seed)
-        return nn.Sequential(nn.Flatten(), nn.Linear(3 * size * size, classes)).eval().requires_grad_(False)
+from ..testing import tiny_cnn, tiny_linear
 
 
 def _image(rng, n, h, w, lo=0.0, hi=1.0):
@@ -34,14 +19,14 @@ def _fgsm_cases(rng):
         what = ("targeted: lower the loss of these labels" if targeted
                 else "untargeted: raise the loss of the true labels")
         cases.append(Case(f"{n} random {h}x{w} image(s), small CNN, eps={eps * 255:g}/255, {what}",
-                          (_tiny_cnn(int(rng.integers(1000))), _image(rng, n, h, w, 0.1, 0.9), labels, eps),
+                          (tiny_cnn(int(rng.integers(1000)), classes=10), _image(rng, n, h, w, 0.1, 0.9), labels, eps),
                           {"targeted": targeted}))
-    cases.append(Case("a linear model, eps=0.1", (_tiny_linear(3, 6), _image(rng, 2, 6, 6, 0.2, 0.8),
+    cases.append(Case("a linear model, eps=0.1", (tiny_linear(3, 6), _image(rng, 2, 6, 6, 0.2, 0.8),
                                                     torch.tensor([1, 7]), 0.1)))
     cases.append(Case("pixels at 0 and 1 with a big eps=0.3: the result must stay in [0, 1]",
-                      (_tiny_cnn(5), (_image(rng, 2, 10, 10) > 0.5).float(), torch.tensor([0, 3]), 0.3)))
+                      (tiny_cnn(5, classes=10), (_image(rng, 2, 10, 10) > 0.5).float(), torch.tensor([0, 3]), 0.3)))
     cases.append(Case("eps=0: the image comes back unchanged",
-                      (_tiny_cnn(6), _image(rng, 1, 9, 9), torch.tensor([2]), 0.0)))
+                      (tiny_cnn(6, classes=10), _image(rng, 1, 9, 9), torch.tensor([2]), 0.0)))
     return cases
 
 

@@ -1,0 +1,117 @@
+"""Neighbours and 2-D maps of a feature space.
+
+Nearest neighbours in pixel space versus feature space (Krizhevsky et al., NIPS 2012, Fig. 4), 2-D
+embeddings with PCA and t-SNE (van der Maaten & Hinton, *Visualizing Data using t-SNE*, JMLR 2008), and a
+number for how well classes separate in them: the cross-validated accuracy of a k-NN classifier.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+
+def cosine_neighbours(query, bank, k=5):
+    """(similarities, indices) of the k rows of `bank` (N, D) most cosine-similar to `query` (D,).
+
+    cos(q, b) = q . b / (|q| |b|); most similar first. Zero vectors get similarity 0.
+    """
+    q, b = torch.as_tensor(query).double(), torch.as_tensor(bank).double()
+    if q.dim() != 1 or b.dim() != 2 or b.shape[1] != q.shape[0]:
+        raise ValueError(f"need query (D,) and bank (N, D), got {tuple(q.shape)} and {tuple(b.shape)}")
+    if not 1 <= k <= b.shape[0]:
+        raise ValueError(f"k must lie between 1 and the bank size {b.shape[0]}, got {k}")
+    sims = (b @ q) / (b.norm(dim=1) * q.norm()).clamp_min(1e-12)
+    values, indices = torch.topk(sims, k)
+    return values, indices
+
+
+def nearest_neighbours(query, bank, k=5, metric="cosine", exclude=None):
+    """Indices of the k rows of `bank` nearest to `query`: metric "cosine" or "euclidean".
+
+    exclude: an index to leave out (the query itself, when it is in the bank).
+    """
+    q, b = torch.as_tensor(query).double().flatten(), torch.as_tensor(bank).double().flatten(1)
+    if metric == "cosine":
+        score = (b @ q) / (b.norm(dim=1) * q.norm()).clamp_min(1e-12)
+    elif metric == "euclidean":
+        score = -(b - q).norm(dim=1)
+    else:
+        raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    if exclude is not None:
+        score[exclude] = -math.inf
+    return torch.topk(score, k).indices.tolist()
+
+
+def embed(x, method="tsne", perplexity=30.0, seed=0, pca_dims=50, max_iter=500):
+    """(N, 2) embedding of the rows of x with "pca" or "tsne" (scikit-learn).
+
+    For t-SNE the data are first reduced to `pca_dims` dimensions with PCA (the usual speed-up,
+    and what van der Maaten recommends), then embedded with Barnes-Hut t-SNE; 500 iterations
+    (the first 250 with early exaggeration) are enough for a few thousand points.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    x = np.asarray(torch.as_tensor(x).flatten(1).double())
+    if method == "pca":
+        return PCA(2, random_state=seed).fit_transform(x)
+    if method != "tsne":
+        raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}")
+    if not 1 <= perplexity < len(x):
+        raise ValueError(f"perplexity must lie between 1 and the number of points ({len(x)}), got {perplexity}")
+    if x.shape[1] > pca_dims:
+        x = PCA(pca_dims, random_state=seed).fit_transform(x)
+    tsne = TSNE(2, perplexity=perplexity, init="pca", learning_rate="auto", max_iter=max_iter, random_state=seed)
+    return tsne.fit_transform(x)
+
+
+def knn_accuracy(points, labels, k=5, folds=5, seed=0):
+    """Cross-validated accuracy of a k-nearest-neighbour classifier on `points`: how well classes separate."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return float(cross_val_score(KNeighborsClassifier(k), np.asarray(points), np.asarray(labels), cv=cv).mean())
+
+
+def show_embedding(points, labels, ax=None, title=None, images=None, n_thumbnails=0, zoom=0.6, seed=0,
+                   names=None, min_dist=0.06):
+    """A scatter of a 2-D embedding coloured by label, optionally with up to `n_thumbnails` of the images;
+    returns the Figure.
+
+    Thumbnails are framed in their class colour and placed only at points at least `min_dist`
+    (a fraction of the plot's extent) from the thumbnails already drawn, so they do not pile up.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+    points, labels = np.asarray(points), np.asarray(labels)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5))
+    classes = list(dict.fromkeys(labels.tolist())) if names is None else list(names)
+    cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    for c_i, c in enumerate(classes):
+        sel = labels == c
+        ax.scatter(points[sel, 0], points[sel, 1], s=6, color=cmap(c_i % cmap.N), label=str(c), alpha=0.8)
+    if images is not None and n_thumbnails:  # thumbnails at points at least min_dist apart (sklearn's recipe)
+        rng = np.random.default_rng(seed)
+        span = points.max(0) - points.min(0)
+        shown = np.empty((0, 2))
+        for n in rng.permutation(len(points)):
+            if len(shown) >= n_thumbnails:
+                break
+            if len(shown) and (np.abs(shown - points[n]) / span).max(1).min() < min_dist:
+                continue
+            shown = np.vstack([shown, points[n]])
+            im = torch.as_tensor(images[n]).detach().cpu().float()
+            im = im[0].numpy() if im.shape[0] == 1 else im.permute(1, 2, 0).numpy()
+            color = cmap(classes.index(labels[n].item()) % cmap.N) if labels[n].item() in classes else "k"
+            box = OffsetImage(im, zoom=zoom, cmap="gray_r" if im.ndim == 2 else None)
+            ax.add_artist(AnnotationBbox(box, points[n], pad=0.05, bboxprops=dict(edgecolor=color, lw=1.2)))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax.figure

@@ -1,0 +1,417 @@
+"""The notebooks' interactive panels, one function per panel, built with `widgets.live_panel` and
+`widgets.run_panel`. Each panel turns its controls' values into one call of the course's functions
+(named in its docstring), so a notebook cell shows the call, not the widget plumbing.
+"""
+from __future__ import annotations
+
+import functools
+
+import matplotlib.pyplot as plt
+import torch
+
+from . import adversarial, ascent, attribution, filters
+from . import deepdream as dd
+from . import fast_style as fs
+from . import inversion as inv
+from . import style as st
+from .embeddings import embed, knn_accuracy, show_embedding
+from .images import PHOTOS, TEXTURES, as_batch, load_image, sample_images, shorter_side
+from .labels import class_index, class_name, imagenet_labels, predict
+from .layers import activations, get_layer
+from .patches import show_top_patches
+from .plots import draw_image, show, show_maps, show_predictions
+from .widgets import live_panel, run_panel
+
+
+def _widgets():
+    import ipywidgets
+
+    return ipywidgets
+
+
+def _channels(model, layer):
+    """How many channels `layer` has (one forward pass of a small grey image)."""
+    return activations(model, torch.full((1, 3, 32, 32), 0.5), layer).shape[1]
+
+
+def _top5(model, image):
+    return [label for label, _ in predict(model, image, topk=5)]
+
+
+# ---------------------------------------------------------------- 00, 01, 02
+
+def predictions(model):
+    """00: any bundled image, or the reader's own file: `plots.show_predictions`."""
+    w = _widgets()
+    controls = {"image": w.Dropdown(options=list(sample_images()), value="astronaut", description="image"),
+                "path": w.Text(placeholder="or a path to your own image, then Enter", continuous_update=False,
+                               layout=w.Layout(width="60%"))}
+
+    def update(image, path):
+        src = path.strip() or image
+        show_predictions(model, [src], titles=[str(src)[-30:]])
+
+    return live_panel(update, controls, columns=2, depends={"path": ("image", lambda _: {"value": ""})})
+
+
+def filter_and_maps(model, layers=("stem", "blocks.1.depthwise", "blocks.3.depthwise", "blocks.5.depthwise",
+                                   "blocks.11.depthwise")):
+    """01: a layer's filter for one channel (zero at grey) and what that channel computes on a photo."""
+    w = _widgets()
+    controls = {"layer": w.Dropdown(options=list(layers), value=layers[0], description="layer"),
+                "channel": w.IntSlider(value=0, min=0, max=31, description="channel", continuous_update=False),
+                "image": w.Dropdown(options=list(PHOTOS), value="chelsea", description="image")}
+
+    @functools.lru_cache(maxsize=8)
+    def photo_acts(image):
+        x = as_batch(image, 224)
+        return x, activations(model, x, [f"{layer}.act" for layer in layers])
+
+    def update(layer, channel, image):
+        weight = get_layer(model, layer + ".conv").weight
+        x, acts = photo_acts(image)
+        fig, axes = plt.subplots(1, 3, figsize=(10, 3.3))
+        filters.show_filters(weight[channel:channel + 1], ncols=1, zoom=20, mode="symmetric", ax=axes[0],
+                             title=f"{layer}.conv, filter {channel}\n{tuple(weight.shape[1:])}")
+        m = axes[1].imshow(acts[layer + ".act"][0, channel].numpy(), cmap="viridis")
+        axes[1].set_title(f"{layer}.act, channel {channel}", fontsize=10)
+        axes[1].axis("off")
+        fig.colorbar(m, ax=axes[1], fraction=0.046)
+        draw_image(axes[2], x)
+
+    depends = {"channel": ("layer", lambda layer: {"max": get_layer(model, layer + ".conv").weight.shape[0] - 1})}
+    return live_panel(update, controls, depends=depends)
+
+
+def retrain_digits(data):
+    """01: train the digits CNN with the reader's learning rate and weight decay: `digits.train_digits_cnn`."""
+    from . import digits
+
+    w = _widgets()
+    controls = {
+        "lr": w.FloatLogSlider(value=0.03, base=10, min=-3, max=0, step=0.1, description="learning rate",
+                               readout_format=".3f"),
+        "weight_decay": w.FloatLogSlider(value=0.02, base=10, min=-4, max=-0.5, step=0.1, description="weight decay",
+                                         readout_format=".4f"),
+        "no_decay": w.Checkbox(value=False, description="no weight decay"),
+        "epochs": w.IntSlider(value=6, min=1, max=20, description="epochs"),
+    }
+
+    def run(progress, lr, weight_decay, no_decay, epochs):
+        wd = 0.0 if no_decay else weight_decay
+        r = digits.train_digits_cnn(epochs=epochs, lr=lr, weight_decay=wd, seed=0, snapshot_epochs=(), data=data)
+        h, w1 = r.history, r.model.conv1.weight
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.3), gridspec_kw={"width_ratios": [1.3, 1]})
+        filters.show_filters(w1, ncols=8, zoom=6, ax=axes[0],
+                             title=f"conv1 after {h['epoch'][-1]} epochs: lr {lr:.3g}, wd {wd:.3g}\n"
+                                   f"test accuracy {h['test_acc'][-1]:.0%}, roughness {filters.filter_roughness(w1):.2f}")
+        axes[1].bar(range(3), [h["dead"][-1][name] for name in digits.UNIT_LAYERS], color="#b03a2e")
+        axes[1].set_xticks(range(3), digits.UNIT_LAYERS)
+        axes[1].set_ylim(0, 1.05)
+        axes[1].set_title("fraction of dead units", fontsize=10)
+        fig.tight_layout()
+
+    return run_panel(run, controls, button="retrain", preview_width=None, columns=4)
+
+
+def top_patches(model, crops, acts, sources):
+    """02: the 9 strongest crops of a pool for any channel, cut at the receptive field: `patches.show_top_patches`.
+    acts: {layer: activations of the crops} (the layers offered)."""
+    w = _widgets()
+    layers = list(acts)
+    controls = {"layer": w.Dropdown(options=layers, value=layers[min(1, len(layers) - 1)], description="layer"),
+                "channel": w.IntSlider(value=0, min=0, max=acts[layers[0]].shape[1] - 1, description="channel",
+                                       continuous_update=False)}
+
+    def update(layer, channel):
+        show_top_patches(model, crops, layer, [channel], acts=acts[layer], sources=sources, size=1.4)
+
+    return live_panel(update, controls, depends={"channel": ("layer", lambda layer: {"max": acts[layer].shape[1] - 1})})
+
+
+def tsne(datasets):
+    """02: t-SNE of a dataset at the reader's perplexity: `embeddings.embed`.
+    datasets: {name: (points (N, D), labels (N,), class names)}."""
+    w = _widgets()
+    controls = {"data": w.Dropdown(options=list(datasets), description="data"),
+                "perplexity": w.FloatLogSlider(value=30, base=10, min=0.5, max=2, step=0.1, description="perplexity",
+                                               readout_format=".0f")}
+
+    def run(progress, data, perplexity):
+        x, y, names = datasets[data]
+        pts = embed(x, "tsne", perplexity=perplexity)
+        fig, ax = plt.subplots(figsize=(6, 5))
+        show_embedding(pts, y, ax=ax, names=names,
+                       title=f"{data}, perplexity {perplexity:.0f}: 5-NN accuracy {knn_accuracy(pts, y):.0%}")
+        ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+        fig.tight_layout()
+
+    return run_panel(run, controls, button="run t-SNE", preview_width=None)
+
+
+# ---------------------------------------------------------------- 03, 04
+
+def saliency(model, images, occlusions=None):
+    """03: gradient and SmoothGrad maps of a class (live), and its occlusion map (on a button, cached).
+
+    images: {name: (1, 3, 224, 224) tensor}; occlusions: {(image, square, stride, baseline, score): drops}
+    already computed (`attribution.occlusion_drops`), shown without running again.
+    """
+    w = _widgets()
+    cache = dict(occlusions or {})
+    controls = {
+        "image": w.Dropdown(options=list(images), description="image"),
+        "cls": w.Dropdown(description="class"),
+        "name": w.Text(placeholder="or type a class name, then Enter", continuous_update=False),
+        "square": w.IntSlider(value=48, min=16, max=112, step=8, description="square"),
+        "stride": w.IntSlider(value=16, min=4, max=56, step=4, description="stride"),
+        "baseline": w.Dropdown(options=["grey", "black", "mean", "blur"], description="baseline"),
+        "score": w.ToggleButtons(options=["probability", "logit"], description="score"),
+    }
+
+    @functools.lru_cache(maxsize=16)
+    def gradient_maps(image, c):
+        x = images[image]
+        return attribution.saliency(model, x, c), attribution.smoothgrad(model, x, c, samples=8, batch_size=8)
+
+    def key(image, square, stride, baseline, score):
+        return (image, square, stride, baseline, score)
+
+    def occlude(image, cls, name, square, stride, baseline, score):
+        base = {"grey": 0.5, "black": 0.0}.get(baseline, baseline)
+        cache[key(image, square, stride, baseline, score)] = attribution.occlusion_drops(
+            model, images[image], square, stride, base, score, progress=True)
+
+    def update(image, cls, name, square, stride, baseline, score):
+        c = name.strip() or cls
+        x = images[image]
+        show_maps(x, list(gradient_maps(image, class_name(class_index(c)))),
+                  titles=[f"gradient: {c}", "SmoothGrad (8 samples)"], kinds="gray", size=2.8)
+        plt.show()
+        k = key(image, square, stride, baseline, score)
+        side = len(attribution.occlusion_positions(x.shape[-1], square, stride))
+        print(f"occlusion: {1 + side * side} forward passes" + ("" if k in cache else "; press 'run occlusion'"))
+        if k in cache:
+            m = attribution.spread_windows(cache[k][:, [class_index(c)]], tuple(x.shape[-2:]), square, stride)
+            show_maps(x, [m], titles=[f"occlusion ({score} drop): {c}"], kinds="signed", size=3.2)
+
+    depends = {"cls": ("image", lambda image: {"options": _top5(model, images[image]),
+                                                "value": _top5(model, images[image])[0]}),
+               "name": ("image", lambda image: {"value": ""})}
+    return live_panel(update, controls, depends=depends, actions={"run occlusion": occlude})
+
+
+RULE_METHODS = {"gradient": "gradient", "deconvnet": "deconvnet", "guided backprop": "guided_backprop",
+                "Grad-CAM": "grad_cam", "guided Grad-CAM": "guided_grad_cam"}
+
+
+def backprop_rules(model, images, layers):
+    """04: one method, image and class (or one unit) at a time: `attribution.attribute`, `unit_gradient`.
+    images: {name: (1, 3, H, W) tensor}; layers: the layers offered for Grad-CAM and units."""
+    w = _widgets()
+    controls = {
+        "image": w.Dropdown(options=list(images), description="image"),
+        "method": w.Dropdown(options=list(RULE_METHODS), value="guided backprop", description="method"),
+        "explain": w.ToggleButtons(options=["class", "unit"], description="explain"),
+        "cls": w.Dropdown(description="class"),
+        "name": w.Text(placeholder="or any class name, then Enter", continuous_update=False, description="name"),
+        "layer": w.Dropdown(options=list(layers), value=layers[-1], description="layer"),
+        "channel": w.IntSlider(value=0, min=0, max=1279, description="channel"),
+    }
+
+    def update(image, method, explain, cls, name, layer, channel):
+        x, c, key = images[image], name.strip() or cls, RULE_METHODS[method]
+        if explain == "unit":
+            if "grad_cam" in key:
+                raise ValueError("Grad-CAM explains a class: choose 'class', or another method")
+            rule = {"gradient": "gradient", "deconvnet": "deconvnet"}.get(key, "guided")
+            m, kind, title = attribution.unit_gradient(model, x, layer, channel, rule=rule), "rgb", \
+                f"{method}: {layer}, channel {channel}"
+        else:
+            m = attribution.attribute(model, x, c, key, **({"layer": layer} if "grad_cam" in key else {}))
+            kind, title = ("heat" if key == "grad_cam" else "rgb"), f"{method}" + (f" at {layer}" if "grad_cam" in key
+                                                                                  else "") + f": {c}"
+        show_maps(x, [m], titles=[title], kinds=kind, size=3.6)
+
+    depends = {"cls": ("image", lambda image: {"options": _top5(model, images[image]),
+                                                "value": _top5(model, images[image])[0]}),
+               "channel": ("layer", lambda layer: {"max": _channels(model, layer) - 1})}
+    return live_panel(update, controls, depends=depends)
+
+
+# ---------------------------------------------------------------- 05 to 08: the image optimizer
+
+def feature_visualization(model):
+    """05: a class or a channel visualization with the reader's regularizers:
+    `ascent.class_visualization`, `ascent.channel_visualization`."""
+    w = _widgets()
+    r = ascent.REGULARIZERS
+    controls = {
+        "what": w.ToggleButtons(options=["class", "channel"], value="class", description="visualize"),
+        "target": w.Combobox(value="flamingo", options=imagenet_labels(), description="class",
+                             placeholder="type a class name", ensure_option=False),
+        "layer": w.Dropdown(options=[f"blocks.{i}" for i in range(16)] + ["head.act"], value="blocks.6",
+                            description="layer"),
+        "channel": w.BoundedIntText(value=0, min=0, max=1279, description="channel"),
+        "l2": w.FloatLogSlider(value=r["l2"], base=10, min=-1, max=3, description="L2 weight"),
+        "blur_sigma": w.FloatSlider(value=r["blur_sigma"], min=0, max=3, step=0.1, description="blur sigma"),
+        "blur_every": w.IntSlider(value=r["blur_every"], min=0, max=10, description="blur every"),
+        "clip_pixels": w.FloatSlider(value=r["clip_pixels"], min=0, max=60, step=5, description="clip pixels %"),
+        "clip_contributions": w.FloatSlider(value=r["clip_contributions"], min=0, max=60, step=5,
+                                            description="clip contrib. %"),
+        "jitter": w.IntSlider(value=r["jitter"], min=0, max=32, description="jitter px"),
+        "lr": w.FloatLogSlider(value=ascent.LR, base=10, min=-3, max=-0.5, description="step size"),
+        "steps": w.IntSlider(value=30, min=10, max=400, step=10, description="steps"),
+        "size": w.IntSlider(value=128, min=64, max=320, step=32, description="size px"),
+    }
+
+    def run(progress, what, target, layer, channel, size, steps, lr, jitter, **regs):
+        regs.update(jitter=jitter, scale=0.1 if jitter else 0, rotate=10 if jitter else 0)
+        if what == "class":
+            x = ascent.class_visualization(model, target, size, steps, lr, progress=progress, **regs)
+            title = f"{class_name(class_index(target))}: {predict(model, x, topk=1)[0][1]:.0%} (Lite0)"
+        else:
+            x = ascent.channel_visualization(model, layer, channel, size, steps, lr, progress=progress, **regs)
+            title = f"{layer}, channel {channel}"
+        show([x], [title], size=3.5)
+
+    return run_panel(run, controls)
+
+
+def inversion(model, size=128):
+    """06: reconstruct a photo from any layer's code with the reader's priors: `inversion.invert`."""
+    w = _widgets()
+    controls = {
+        "image": w.Dropdown(options=list(PHOTOS), value="coffee", description="image"),
+        "layer": w.Dropdown(options=["stem.act"] + [f"blocks.{i}" for i in range(16)] + ["head.act"],
+                            value="blocks.5", description="layer"),
+        "tv": w.FloatLogSlider(value=inv.TV, base=10, min=-2, max=3, description="TV weight"),
+        "alpha_weight": w.FloatLogSlider(value=inv.ALPHA_WEIGHT, base=10, min=-1, max=4,
+                                         description="alpha weight"),
+        "use_tv": w.Checkbox(value=True, description="total variation"),
+        "use_alpha": w.Checkbox(value=True, description="alpha-norm"),
+        "steps": w.IntSlider(value=40, min=10, max=500, step=10, description="steps"),
+    }
+
+    def run(progress, image, layer, tv, alpha_weight, use_tv, use_alpha, steps):
+        x0 = as_batch(image, size)
+        x = inv.invert(model, x0, layer, steps=steps, tv=tv if use_tv else 0,
+                       alpha_weight=alpha_weight if use_alpha else 0, progress=progress)
+        show([x0, x], ["photo", f"from {layer} (loss {inv.reconstruction_error(model, x, x0, layer):.2f})"], size=3)
+
+    # a new layer sets the TV weight to that layer's default
+    return run_panel(run, controls, depends={"tv": ("layer", lambda layer: {"value": inv.tv_weight(model, layer, size)})})
+
+
+def deepdream(model):
+    """07: DeepDream on any photo, layer and settings: `deepdream.deepdream`."""
+    w = _widgets()
+    layers = [n for n, _ in model.named_modules()
+              if n.startswith("blocks.") and (n.count(".") == 1 or n.endswith("expand.act"))]
+    controls = {
+        "image": w.Dropdown(options=list(PHOTOS) + list(TEXTURES), value="flower", description="image"),
+        "path": w.Text(placeholder="or a path/URL of your own image", description="your file"),
+        "layer": w.Dropdown(options=layers, value=dd.DEFAULT_LAYER, description="layer"),
+        "octaves": w.IntSlider(value=3, min=1, max=5, description="octaves"),
+        "octave_scale": w.FloatSlider(value=1.4, min=1.1, max=2.0, step=0.1, description="octave scale"),
+        "steps": w.IntSlider(value=10, min=1, max=40, description="steps/octave"),
+        "lr": w.FloatLogSlider(value=0.02, base=10, min=-3, max=-1, step=0.1, description="step size"),
+        "jitter": w.IntSlider(value=16, min=0, max=64, description="jitter (px)"),
+        "size": w.IntSlider(value=224, min=128, max=512, step=32, description="size (px)"),
+    }
+
+    def run(progress, image, path, size, **settings):
+        src = path.strip() or image
+        x = as_batch(src, size)
+        show([x, dd.deepdream(model, x, progress=progress, **settings)],
+             [str(src)[-30:], f"dream at {settings['layer']}"], size=4)
+
+    return run_panel(run, controls, button="Dream", every=2)
+
+
+def style_transfer(net, judge):
+    """08: Gatys style transfer with the reader's images, weights, layers and optimizer:
+    `style.style_transfer`, scored by `style.stylization_scores`."""
+    from .style_images import GENERATED
+
+    w = _widgets()
+    layout = w.Layout(width="320px")
+    controls = {
+        "content": w.Dropdown(options=list(PHOTOS), value="chelsea", description="content", layout=layout),
+        "content_path": w.Text(placeholder="or a path / URL", description="own content", layout=layout),
+        "style": w.Dropdown(options=list(GENERATED) + list(TEXTURES), value="embers", description="style",
+                            layout=layout),
+        "style_path": w.Text(placeholder="or a path / URL", description="own style", layout=layout),
+        "ratio": w.FloatLogSlider(value=100, base=10, min=0, max=4, step=0.25, description="style/content"),
+        "tv_weight": w.FloatLogSlider(value=100, base=10, min=-1, max=3, step=0.5, description="TV weight"),
+        "style_layers": w.SelectMultiple(options=list(net.style_layers), value=tuple(net.style_layers), rows=5,
+                                         description="style layers"),
+        "content_layer": w.Dropdown(options=["blocks.1", "blocks.2", "blocks.4", "blocks.6", "blocks.8"],
+                                    value=net.content_layer, description="content layer"),
+        "size": w.IntSlider(value=128, min=64, max=384, step=32, description="size"),
+        "steps": w.IntSlider(value=40, min=10, max=300, step=10, description="steps"),
+        "optimizer": w.Dropdown(options=["lbfgs", "adam"], value="lbfgs", description="optimizer"),
+    }
+
+    def run(progress, content, content_path, style, style_path, ratio, style_layers, size, **settings):
+        c, s_img = content_path.strip() or content, style_path.strip() or style
+        x = st.style_transfer(net, c, s_img, size=size, style_weight=ratio, style_layers=list(style_layers) or None,
+                              progress=progress, **settings)
+        s = st.stylization_scores(judge, x, c, s_img)
+        show([as_batch(s_img, size), x], ["style", f"style dist {s['style']:.3f} (photo {s['style_of_content']:.3f}), "
+                                                   f"content {s['content']:.2f}\nstylized: {s['stylized']}"], size=3.4)
+
+    return run_panel(run, controls, columns=2, every=5)
+
+
+def fast_style(stylizers):
+    """09: one forward pass of a shipped style network on any photo, size and strength: `fast_style.stylize`."""
+    import time
+
+    w = _widgets()
+    controls = {
+        "style": w.Dropdown(options=list(stylizers), description="style"),
+        "photo": w.Dropdown(options=list(PHOTOS), value="china", description="photo"),
+        "size": w.IntSlider(value=256, min=96, max=512, step=32, description="size"),
+        "strength": w.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05, description="strength"),
+        "upload": w.FileUpload(accept="image/*", multiple=False, description="your photo"),
+    }
+
+    def update(style, photo, size, strength, upload):
+        src = bytes(upload[0]["content"]) if upload else photo
+        x = as_batch(shorter_side(load_image(src), size))
+        t0 = time.perf_counter()
+        y = fs.stylize(stylizers[style], x, strength=strength)
+        took = (time.perf_counter() - t0) * 1000
+        show([x, y], [f"{'your photo' if upload else photo}, {x.shape[-1]}x{x.shape[-2]}",
+                      f"{style}, strength {strength:.2f} ({took:.0f} ms)"], size=4.2)
+
+    return live_panel(update, controls)
+
+
+# ---------------------------------------------------------------- 10
+
+def attack(model):
+    """10: any attack, budget, step size, step count and target on a photo: `adversarial.attack`."""
+    w = _widgets()
+    methods = {"fgsm": "FGSM", "iterative_fgsm": "iterative FGSM", "pgd": "PGD"}
+    controls = {
+        "name": w.Dropdown(options=PHOTOS, value="chelsea", description="photo"),
+        "method": w.Dropdown(options=[("FGSM", "fgsm"), ("iterative FGSM", "iterative_fgsm"),
+                                      ("PGD (random start)", "pgd")], value="pgd", description="method"),
+        "target": w.Text(value="ostrich", placeholder="empty = untargeted", description="target"),
+        "eps": w.FloatSlider(value=4, min=0.25, max=16, step=0.25, description="eps (/255)"),
+        "step": w.FloatSlider(value=0, min=0, max=4, step=0.25, description="step (/255)"),
+        "steps": w.IntSlider(value=10, min=1, max=40, description="steps"),
+    }
+
+    def run(progress, name, method, target, eps, step, steps):
+        x = as_batch(name, 224)
+        targeted = bool(target.strip())
+        goal = target.strip() if targeted else adversarial.top1(model, x)
+        x_adv = adversarial.attack(model, x, goal, method, eps / 255, alpha=step / 255 if step else None, steps=steps,
+                                   targeted=targeted, seed=0)
+        adversarial.show_attack(model, x, x_adv, titles=(name, f"{methods[method]}, eps {eps:g}/255"
+                                                         + (f" -> {target}" if targeted else "")))
+
+    return run_panel(run, controls, button="Attack", preview_width=None)

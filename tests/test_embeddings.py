@@ -1,0 +1,39 @@
+"""course_utils.embeddings: neighbours against scikit-learn, PCA and t-SNE, k-NN accuracy."""
+import numpy as np
+import pytest
+import torch
+
+from course_utils.embeddings import cosine_neighbours, embed, knn_accuracy, nearest_neighbours
+
+
+def test_cosine_neighbours_match_scikit_learn():
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(0)
+    bank, query = rng.normal(size=(200, 16)), rng.normal(size=16)
+    sims, idx = cosine_neighbours(torch.tensor(query), torch.tensor(bank), k=5)
+    dist, ref = NearestNeighbors(n_neighbors=5, metric="cosine").fit(bank).kneighbors(query[None])
+    assert idx.tolist() == ref[0].tolist()
+    assert np.allclose(sims.numpy(), 1 - dist[0])
+    assert nearest_neighbours(query, bank, 5, "cosine") == ref[0].tolist()
+    _, ref_e = NearestNeighbors(n_neighbors=6).fit(bank).kneighbors(bank[7:8])
+    assert nearest_neighbours(bank[7], bank, 5, "euclidean", exclude=7) == ref_e[0][1:].tolist()
+    with pytest.raises(ValueError):
+        cosine_neighbours(torch.tensor(query), torch.tensor(bank), k=0)
+    with pytest.raises(ValueError):
+        nearest_neighbours(query, bank, 3, metric="manhattan")
+
+
+def test_embeddings_and_knn_accuracy():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 60)
+    centres = rng.normal(0, 10, (3, 40))
+    x = centres[labels] + rng.normal(0, 1, (180, 40))
+    for method in ("pca", "tsne"):
+        pts = embed(x, method, perplexity=20)
+        assert pts.shape == (180, 2)
+        assert knn_accuracy(pts, labels) == 1.0  # well separated blobs stay separate
+    assert abs(knn_accuracy(rng.normal(size=(180, 2)), labels) - 1 / 3) < 0.15  # chance level
+    assert np.allclose(embed(x[:60], "tsne", perplexity=10, seed=3), embed(x[:60], "tsne", perplexity=10, seed=3))
+    with pytest.raises(ValueError):
+        embed(x, "umap")
