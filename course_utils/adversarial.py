@@ -263,6 +263,19 @@ def logistic_attack(x, w, b, eps):
     return float(sigmoid(w @ x + b)), float(sigmoid(w @ x_adv + b))
 
 
+def score_changes(dims, eps=1 / 255, trials=50, seed=0):
+    """For a linear score w.x with random weights w_i ~ N(0, 1) of each dimension n in `dims`: the change
+    eps * ||w||_1 of moving every input by eps along sign(w), and the typical change |eps s.w| of random
+    signs s (the mean over `trials` draws). Returns (aligned, random), one value per n."""
+    rng = np.random.default_rng(seed)
+    aligned, random_signs = [], []
+    for n in dims:
+        w = rng.normal(0, 1, n)
+        aligned.append(eps * np.abs(w).sum())
+        random_signs.append(np.abs(eps * rng.choice([-1, 1], (trials, n)) @ w).mean())
+    return aligned, random_signs
+
+
 def linear_model(coef, intercept):
     """A torch classifier logits = x.flatten() @ coef.T + intercept from, e.g., a scikit-learn
     LogisticRegression's coef_ and intercept_, so the same attacks apply to it."""
@@ -329,6 +342,74 @@ def show_attacks(model, x, adversarials, magnify=None):
     return grid(images, titles, ncols=len(adversarials), size=2.5)
 
 
+def show_linearity(dims, aligned, random_signs, eps_levels, predicted, actual):
+    """The linear explanation in two plots: the score change of aligned and random-sign perturbations
+    against the number of inputs (`score_changes`), and a network's predicted and measured loss increase
+    against eps in grey levels (`linearity_check`). Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(12, 4.3))
+    a0.loglog(dims, aligned, "o-", ms=3, label=r"aligned with w: $\varepsilon\|w\|_1$")
+    a0.loglog(dims, random_signs, "s-", ms=3, label=r"random signs: $|\varepsilon\, s^\top w|$")
+    a0.axhline(5, color="gray", ls=":", label="shift 5: 5% -> 88% in the lecture example")
+    for n, name, ha in [(10, " lecture\n n = 10", "left"), (64, " 8x8 digits\n n = 64", "left"),
+                        (150528, "224x224x3 \nn = 150528 ", "right")]:
+        a0.axvline(n, color="k", lw=0.5, alpha=0.4)
+        a0.text(n, 6e3, name, fontsize=8, ha=ha, va="top")
+    a0.set(xlabel="number of inputs n", ylabel="change of the score", ylim=(3e-3, 1e4),
+           title="every input moved by 1/255", xlim=(6, 4e5))
+    a0.legend(fontsize=8, loc="lower right")
+    a1.loglog(eps_levels, predicted, "o--", label=r"straight line: $\varepsilon\|\nabla_x L\|_1$")
+    a1.loglog(eps_levels, actual, "o-", label="measured on EfficientNet-Lite0")
+    a1.set(xlabel="eps (grey levels, 1/255)", ylabel="increase of the loss of the top class",
+           title="the cat photo, one FGSM step")
+    a1.set_xticks(eps_levels, [f"{e:g}" for e in eps_levels])
+    a1.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def show_transfer(rates, title):
+    """Success rates of attacks on the network they were made on and on another one:
+    rates = {attack: (rate on the attacked network, rate on the other)}. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    xs = np.arange(len(rates))
+    ax.bar(xs - 0.2, [r[0] for r in rates.values()], 0.4, label="Lite0 (attacked, white-box)")
+    ax.bar(xs + 0.2, [r[1] for r in rates.values()], 0.4, label="Lite1 (transfer)")
+    for i, (r0, r1) in enumerate(rates.values()):
+        ax.text(i - 0.2, r0 + 0.02, f"{r0:.0%}", ha="center", fontsize=8)
+        ax.text(i + 0.2, r1 + 0.02, f"{r1:.0%}", ha="center", fontsize=8)
+    ax.set_xticks(xs, list(rates))
+    ax.set(ylim=(0, 1.12), ylabel="top class changed", title=title)
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def show_digit_attack(eps_values, curves, x, x_adv, labels, predicted, attack="FGSM"):
+    """Error rate against eps for a digits classifier ({name: rates}), beside a few digits (top) and their
+    attacked versions (bottom, titled `attack` and the prediction, in red when fooled). Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(12, 3.8))
+    ax = fig.add_subplot(1, 2, 1)
+    for (name, rates), style in zip(curves.items(), ("o-", "s--", "^:")):
+        ax.plot(eps_values, rates, style, label=name)
+    ax.set(xlabel="eps (fraction of the pixel range)", ylabel="error rate on the test digits",
+           title="logistic regression on 8x8 digits", ylim=(0, 1.03))
+    ax.legend(fontsize=8)
+    for k in range(len(x)):
+        fooled = int(predicted[k]) != int(labels[k])
+        for row, (img, title) in enumerate([(x[k], f"digit {int(labels[k])}"), (x_adv[k], f"{attack}: {int(predicted[k])}")]):
+            a = fig.add_subplot(2, 10, 6 + k + 10 * row)
+            a.imshow(img[0], cmap="gray_r", vmin=0, vmax=1)
+            a.set_title(title, fontsize=8, color="red" if row and fooled else "black")
+            a.axis("off")
+    fig.tight_layout()
+    return fig
+
+
 def _level(v):
     """A grey level as text: 2, 0.5 -> '1/2', 0.03125 -> '1/32'."""
     return f"1/{round(1 / v)}" if 0 < v < 1 and abs(1 / v - round(1 / v)) < 1e-6 else f"{v:g}"
@@ -359,5 +440,5 @@ def show_success(eps_values, curves, title="attack success over the bundled phot
 
 __all__ = ["fgsm", "pgd", "iterative_fgsm", "attack", "fooling_image", "loss_gradient", "project",
            "perturbation_norms", "success", "top1", "success_curve", "random_sign_noise", "linearity_check",
-           "show_attacks", "logistic_attack", "sigmoid",
-           "linear_model", "show_attack", "show_success", "LECTURE_X", "LECTURE_W", "METHODS"]
+           "show_attacks", "logistic_attack", "sigmoid", "score_changes", "linear_model", "show_attack", "show_success",
+           "show_linearity", "show_transfer", "show_digit_attack", "LECTURE_X", "LECTURE_W", "METHODS"]

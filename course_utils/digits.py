@@ -136,3 +136,60 @@ def train_digits_cnn(epochs=12, lr=0.03, weight_decay=0.02, batch_size=32, momen
             snaps[epoch] = model.conv1.weight.detach().clone()
     model.eval()
     return TrainResult(model, snaps, hist)
+
+
+# ---------------------------------------------------------------- figures (notebook 01)
+
+def show_training(run, epochs=None):
+    """conv1's filters at the snapshot epochs of one run, each titled with its test accuracy and roughness."""
+    from .filters import filter_roughness, show_filter_banks
+
+    epochs = sorted(run.snapshots) if epochs is None else list(epochs)
+    acc = dict(zip(run.history["epoch"], run.history["test_acc"]))
+    titles = [f"epoch {e}\nacc {acc[e]:.0%}, rough {filter_roughness(run.snapshots[e]):.2f}" for e in epochs]
+    return show_filter_banks([run.snapshots[e] for e in epochs], titles, ncols=4, zoom=6)
+
+
+def show_runs(runs, size=3.2):
+    """conv1's filters of several runs side by side, titled with accuracy, roughness and dead relu1 units.
+
+    runs: {label: TrainResult} (the end of the run), or {label: (TrainResult, epoch)} (a snapshot epoch).
+    """
+    from .filters import filter_roughness, show_filter_banks
+
+    banks, titles = [], []
+    for label, r in runs.items():
+        r, epoch = r if isinstance(r, tuple) else (r, None)
+        k = -1 if epoch is None else r.history["epoch"].index(epoch)
+        w = r.model.conv1.weight if epoch is None else r.snapshots[epoch]
+        acc, dead = r.history["test_acc"][k], r.history["dead"][k]
+        if epoch is None and r.history["diverged"]:
+            label += f"\n(loss NaN in epoch {r.history['epoch'][-1] + 1}: stopped)"
+        banks.append(w)
+        titles.append(f"{label}\nacc {acc:.0%}, rough {filter_roughness(w):.2f}, dead {dead['relu1']:.0%}")
+    return show_filter_banks(banks, titles, ncols=4, zoom=6, size=size)
+
+
+def show_dead_units(runs):
+    """The fraction of dead units per layer at the end of each run (bars), and of relu2 per epoch (curves).
+    runs: {label: TrainResult}; a label's first line names the curve."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
+    for n, (label, r) in enumerate(runs.items()):
+        axes[0].bar(np.arange(3) + 0.27 * (n - 1), [r.history["dead"][-1][name] for name in UNIT_LAYERS], width=0.27,
+                    label=label.replace("\n", ", "))
+        axes[1].plot(r.history["epoch"], [d["relu2"] for d in r.history["dead"]], marker="o", ms=3,
+                     label=label.split("\n")[0])
+    axes[0].set_xticks(range(3), ["relu1 (conv1)", "relu2 (conv2)", "relu3 (fc)"])
+    axes[0].set_ylabel("fraction of dead units")
+    axes[0].set_ylim(0, 1.4)
+    axes[0].set_yticks([0, 0.25, 0.5, 0.75, 1])
+    axes[0].legend(fontsize=7, loc="upper left")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("dead fraction of relu2")
+    axes[1].set_ylim(-0.03, 1.05)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -30,7 +30,8 @@ def cosine_neighbours(query, bank, k=5):
 def nearest_neighbours(query, bank, k=5, metric="cosine", exclude=None):
     """Indices of the k rows of `bank` nearest to `query`: metric "cosine" or "euclidean".
 
-    exclude: an index to leave out (the query itself, when it is in the bank).
+    exclude: an index, or a list of indices, to leave out (the query itself when it is in the bank, its
+    mirror image).
     """
     q, b = torch.as_tensor(query).double().flatten(), torch.as_tensor(bank).double().flatten(1)
     if metric == "cosine":
@@ -115,3 +116,24 @@ def show_embedding(points, labels, ax=None, title=None, images=None, n_thumbnail
     if title:
         ax.set_title(title, fontsize=10)
     return ax.figure
+
+
+
+def embed_spaces(spaces, methods=("pca", "tsne"), perplexity=30.0, seed=0):
+    """{(space, method): (N, 2) points}: every space of {name: (N, D) data} embedded by every method."""
+    return {(space, method): embed(x, method, perplexity=perplexity, seed=seed)
+            for method in methods for space, x in spaces.items()}
+
+
+def show_embeddings(points, labels, names=None, title="{method} of {space}\n5-NN accuracy in 2-D: {score:.0%}"):
+    """One scatter per map of `embed_spaces`, in a row, each titled with its k-NN accuracy (`knn_accuracy`);
+    the legend is beside the last one. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(points), figsize=(4 * len(points), 4.2), squeeze=False)
+    for ax, ((space, method), pts) in zip(axes[0], points.items()):
+        show_embedding(pts, labels, ax=ax, names=names,
+                       title=title.format(method=method.upper(), space=space, score=knn_accuracy(pts, labels)))
+    axes[0, -1].legend(markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    return fig

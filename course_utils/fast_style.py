@@ -200,6 +200,18 @@ def stylize(stylizer, image, size=None, strength=1.0):
     return (strength * y + (1 - strength) * x).clamp(0, 1)
 
 
+def images_per_second(net, x, repeat=5):
+    """How many forward passes of `net` on the batch x run per second (after one warm-up pass)."""
+    import time
+
+    with torch.no_grad():
+        net(x)
+        t0 = time.perf_counter()
+        for _ in range(repeat):
+            net(x)
+    return repeat / (time.perf_counter() - t0)
+
+
 # ---------------------------------------------------------------- the content set
 
 class ContentImages:
@@ -440,7 +452,7 @@ def main(argv=None):
 
 __all__ = ["instance_norm", "InstanceNorm", "TransformerNet", "ContentImages", "perceptual_terms",
            "perceptual_loss", "train", "save_stylizer", "load_stylizer", "stylize", "pretrained_styles",
-           "show_losses", "TRAIN_PHOTOS", "HELD_OUT", "DEFAULT_WEIGHTS"]
+           "images_per_second", "show_losses", "TRAIN_PHOTOS", "HELD_OUT", "DEFAULT_WEIGHTS"]
 
 
 if __name__ == "__main__":

@@ -170,11 +170,7 @@ def _resolve(src) -> Image.Image:
     if isinstance(src, (bytes, bytearray, memoryview)):
         return _open(io.BytesIO(bytes(src)), "(uploaded bytes)")
     if torch.is_tensor(src):
-        t = src.detach().cpu().float()
-        if t.dim() == 4:
-            if t.shape[0] != 1:
-                raise ImageLoadError(f"expected one image, got a batch of {t.shape[0]}: index it first")
-            t = t[0]
+        t = _one(src, "load_image")
         check_range(t)
         return _from_array(t.clamp(0, 1).numpy())
     if isinstance(src, np.ndarray):
@@ -316,15 +312,21 @@ def shorter_side(img: Image.Image, size) -> Image.Image:
     return img.resize((max(1, round(img.width * k)), max(1, round(img.height * k))), Image.Resampling.BICUBIC)
 
 
+def _one(x, who):
+    """One image of a tensor (1, C, H, W) or (C, H, W), on the CPU, as float."""
+    t = x.detach().cpu().float()
+    if t.dim() == 4:
+        if t.shape[0] != 1:
+            raise ImageLoadError(f"{who} takes one image, got a batch of {t.shape[0]}: index it first")
+        t = t[0]
+    return t
+
+
 def to_image(x) -> Image.Image:
     """A PIL RGB image from a (1, 3, H, W) or (3, H, W) tensor in [0, 1] (values are clamped)."""
     if not torch.is_tensor(x):
         raise TypeError(f"to_image takes a tensor, got {type(x).__name__} (use load_image for files)")
-    t = x.detach().cpu().float()
-    if t.dim() == 4:
-        if t.shape[0] != 1:
-            raise ValueError(f"to_image takes one image, got a batch of {t.shape[0]}")
-        t = t[0]
+    t = _one(x, "to_image")
     if t.dim() != 3 or t.shape[0] not in (1, 3):
         raise ValueError(f"expected shape (1, 3, H, W) or (3, H, W), got {tuple(x.shape)}")
     a = (t.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)

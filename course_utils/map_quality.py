@@ -71,6 +71,33 @@ def area_under_curve(fractions, scores):
                            torch.as_tensor(fractions, dtype=torch.float32), dim=-1)
 
 
+def judge_maps(model, x, target, maps, steps=16, seed=0):
+    """Deletion and insertion curves of several maps of one image, beside a random map (the reference every
+    map must beat, drawn from `seed`): {name: (fractions, deletion scores, insertion scores)}, one row each."""
+    maps = dict(maps, random=torch.rand(as_batch(x).shape, generator=generator(seed)))
+    out = {}
+    for name, m in maps.items():
+        fractions, deletion = deletion_curve(model, x, target, m, steps)
+        _, insertion = insertion_curve(model, x, target, m, steps)
+        out[name] = (fractions, deletion[0], insertion[0])
+    return out
+
+
+def show_judged(judged, title="", axes=None):
+    """The deletion and the insertion curves of `judge_maps` on two axes (the legends give the areas);
+    returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    from .plots import show_curves
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(8.4, 3.4))
+    fractions = next(iter(judged.values()))[0]
+    show_curves(fractions, {n: d for n, (_, d, _) in judged.items()}, title=f"deletion, {title}", ax=axes[0])
+    show_curves(fractions, {n: i for n, (_, _, i) in judged.items()}, title=f"insertion, {title}", ax=axes[1])
+    return axes[0].figure
+
+
 # ---------------------------------------------------------------- sanity checks
 
 def rank_correlation(a, b):
@@ -143,3 +170,42 @@ def cascading_randomization(model, x, target, methods, steps=None, seed=0, progr
             maps[name].append(fn(randomized, x, target).detach())
     labels = [g[0] if len(g) == 1 else f"{g[0]} ... {g[-1]}" for g in steps]
     return ["trained"] + labels, maps
+
+
+def cascade_correlations(maps):
+    """{method: [Spearman rank correlation of each map with the trained one]} for the maps of
+    `cascading_randomization`, on |map| reduced over colour channels (`attribution.heatmap`)."""
+    return {method: [float(rank_correlation(heatmap(ms[0]), heatmap(m))[0]) for m in ms] for method, ms in maps.items()}
+
+
+def show_cascade(step_names, maps, image, kinds, title=None):
+    """The maps of `cascading_randomization`: one row per method (drawn as kinds[method], see
+    `plots.draw_map`), one column per step, trained on the left. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    from .plots import draw_map, finish
+
+    fig, axes = plt.subplots(len(maps), len(step_names), figsize=(2.3 * len(step_names), 2.4 * len(maps)),
+                             squeeze=False)
+    for row, (method, ms) in enumerate(maps.items()):
+        for col, m in enumerate(ms):
+            draw_map(axes[row, col], m, image, kinds[method], title=step_names[col] if row == 0 else None)
+        axes[row, 0].text(-20, image.shape[-2] / 2, method, rotation=90, va="center", ha="right", fontsize=10)
+    return finish(fig, title)
+
+
+def show_correlations(step_names, correlations, ax=None):
+    """The rank correlations of `cascade_correlations` against the randomization steps. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.2))
+    for method, rho in correlations.items():
+        ax.plot(range(len(step_names)), rho, "o-", label=method)
+    ax.set_xticks(range(len(step_names)), [n.replace(" ... ", "…") for n in step_names], rotation=30, ha="right",
+                  fontsize=8)
+    ax.set_ylabel("rank correlation with trained")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.legend(fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax.figure

@@ -1,11 +1,13 @@
 """The notebooks' interactive panels, one function per panel, built with `widgets.live_panel` and
 `widgets.run_panel`. Each panel turns its controls' values into one call of the course's functions
-(named in its docstring), so a notebook cell shows the call, not the widget plumbing.
+(named in its docstring), so a notebook cell shows the call, not the widget plumbing. Each function
+displays its panel and returns nothing.
 """
 from __future__ import annotations
 
 import functools
 
+import ipywidgets as w
 import matplotlib.pyplot as plt
 import torch
 
@@ -23,12 +25,6 @@ from .plots import draw_image, show, show_maps, show_predictions
 from .widgets import live_panel, run_panel
 
 
-def _widgets():
-    import ipywidgets
-
-    return ipywidgets
-
-
 def _channels(model, layer):
     """How many channels `layer` has (one forward pass of a small grey image)."""
     return activations(model, torch.full((1, 3, 32, 32), 0.5), layer).shape[1]
@@ -42,7 +38,6 @@ def _top5(model, image):
 
 def predictions(model):
     """00: any bundled image, or the reader's own file: `plots.show_predictions`."""
-    w = _widgets()
     controls = {"image": w.Dropdown(options=list(sample_images()), value="astronaut", description="image"),
                 "path": w.Text(placeholder="or a path to your own image, then Enter", continuous_update=False,
                                layout=w.Layout(width="60%"))}
@@ -51,13 +46,12 @@ def predictions(model):
         src = path.strip() or image
         show_predictions(model, [src], titles=[str(src)[-30:]])
 
-    return live_panel(update, controls, columns=2, depends={"path": ("image", lambda _: {"value": ""})})
+    live_panel(update, controls, columns=2, depends={"path": ("image", lambda _: {"value": ""})})
 
 
 def filter_and_maps(model, layers=("stem", "blocks.1.depthwise", "blocks.3.depthwise", "blocks.5.depthwise",
                                    "blocks.11.depthwise")):
     """01: a layer's filter for one channel (zero at grey) and what that channel computes on a photo."""
-    w = _widgets()
     controls = {"layer": w.Dropdown(options=list(layers), value=layers[0], description="layer"),
                 "channel": w.IntSlider(value=0, min=0, max=31, description="channel", continuous_update=False),
                 "image": w.Dropdown(options=list(PHOTOS), value="chelsea", description="image")}
@@ -80,14 +74,13 @@ def filter_and_maps(model, layers=("stem", "blocks.1.depthwise", "blocks.3.depth
         draw_image(axes[2], x)
 
     depends = {"channel": ("layer", lambda layer: {"max": get_layer(model, layer + ".conv").weight.shape[0] - 1})}
-    return live_panel(update, controls, depends=depends)
+    live_panel(update, controls, columns=2, depends=depends)
 
 
 def retrain_digits(data):
     """01: train the digits CNN with the reader's learning rate and weight decay: `digits.train_digits_cnn`."""
     from . import digits
 
-    w = _widgets()
     controls = {
         "lr": w.FloatLogSlider(value=0.03, base=10, min=-3, max=0, step=0.1, description="learning rate",
                                readout_format=".3f"),
@@ -111,13 +104,12 @@ def retrain_digits(data):
         axes[1].set_title("fraction of dead units", fontsize=10)
         fig.tight_layout()
 
-    return run_panel(run, controls, button="retrain", preview_width=None, columns=4)
+    run_panel(run, controls, button="retrain", preview_width=None, columns=4)
 
 
 def top_patches(model, crops, acts, sources):
     """02: the 9 strongest crops of a pool for any channel, cut at the receptive field: `patches.show_top_patches`.
     acts: {layer: activations of the crops} (the layers offered)."""
-    w = _widgets()
     layers = list(acts)
     controls = {"layer": w.Dropdown(options=layers, value=layers[min(1, len(layers) - 1)], description="layer"),
                 "channel": w.IntSlider(value=0, min=0, max=acts[layers[0]].shape[1] - 1, description="channel",
@@ -126,13 +118,12 @@ def top_patches(model, crops, acts, sources):
     def update(layer, channel):
         show_top_patches(model, crops, layer, [channel], acts=acts[layer], sources=sources, size=1.4)
 
-    return live_panel(update, controls, depends={"channel": ("layer", lambda layer: {"max": acts[layer].shape[1] - 1})})
+    live_panel(update, controls, depends={"channel": ("layer", lambda layer: {"max": acts[layer].shape[1] - 1})})
 
 
 def tsne(datasets):
     """02: t-SNE of a dataset at the reader's perplexity: `embeddings.embed`.
     datasets: {name: (points (N, D), labels (N,), class names)}."""
-    w = _widgets()
     controls = {"data": w.Dropdown(options=list(datasets), description="data"),
                 "perplexity": w.FloatLogSlider(value=30, base=10, min=0.5, max=2, step=0.1, description="perplexity",
                                                readout_format=".0f")}
@@ -146,7 +137,7 @@ def tsne(datasets):
         ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
         fig.tight_layout()
 
-    return run_panel(run, controls, button="run t-SNE", preview_width=None)
+    run_panel(run, controls, button="run t-SNE", preview_width=None)
 
 
 # ---------------------------------------------------------------- 03, 04
@@ -157,7 +148,6 @@ def saliency(model, images, occlusions=None):
     images: {name: (1, 3, 224, 224) tensor}; occlusions: {(image, square, stride, baseline, score): drops}
     already computed (`attribution.occlusion_drops`), shown without running again.
     """
-    w = _widgets()
     cache = dict(occlusions or {})
     controls = {
         "image": w.Dropdown(options=list(images), description="image"),
@@ -198,7 +188,7 @@ def saliency(model, images, occlusions=None):
     depends = {"cls": ("image", lambda image: {"options": _top5(model, images[image]),
                                                 "value": _top5(model, images[image])[0]}),
                "name": ("image", lambda image: {"value": ""})}
-    return live_panel(update, controls, depends=depends, actions={"run occlusion": occlude})
+    live_panel(update, controls, depends=depends, actions={"run occlusion": occlude})
 
 
 RULE_METHODS = {"gradient": "gradient", "deconvnet": "deconvnet", "guided backprop": "guided_backprop",
@@ -208,7 +198,6 @@ RULE_METHODS = {"gradient": "gradient", "deconvnet": "deconvnet", "guided backpr
 def backprop_rules(model, images, layers):
     """04: one method, image and class (or one unit) at a time: `attribution.attribute`, `unit_gradient`.
     images: {name: (1, 3, H, W) tensor}; layers: the layers offered for Grad-CAM and units."""
-    w = _widgets()
     controls = {
         "image": w.Dropdown(options=list(images), description="image"),
         "method": w.Dropdown(options=list(RULE_METHODS), value="guided backprop", description="method"),
@@ -236,7 +225,7 @@ def backprop_rules(model, images, layers):
     depends = {"cls": ("image", lambda image: {"options": _top5(model, images[image]),
                                                 "value": _top5(model, images[image])[0]}),
                "channel": ("layer", lambda layer: {"max": _channels(model, layer) - 1})}
-    return live_panel(update, controls, depends=depends)
+    live_panel(update, controls, columns=2, depends=depends)
 
 
 # ---------------------------------------------------------------- 05 to 08: the image optimizer
@@ -244,7 +233,6 @@ def backprop_rules(model, images, layers):
 def feature_visualization(model):
     """05: a class or a channel visualization with the reader's regularizers:
     `ascent.class_visualization`, `ascent.channel_visualization`."""
-    w = _widgets()
     r = ascent.REGULARIZERS
     controls = {
         "what": w.ToggleButtons(options=["class", "channel"], value="class", description="visualize"),
@@ -275,12 +263,11 @@ def feature_visualization(model):
             title = f"{layer}, channel {channel}"
         show([x], [title], size=3.5)
 
-    return run_panel(run, controls)
+    run_panel(run, controls)
 
 
 def inversion(model, size=128):
     """06: reconstruct a photo from any layer's code with the reader's priors: `inversion.invert`."""
-    w = _widgets()
     controls = {
         "image": w.Dropdown(options=list(PHOTOS), value="coffee", description="image"),
         "layer": w.Dropdown(options=["stem.act"] + [f"blocks.{i}" for i in range(16)] + ["head.act"],
@@ -300,12 +287,11 @@ def inversion(model, size=128):
         show([x0, x], ["photo", f"from {layer} (loss {inv.reconstruction_error(model, x, x0, layer):.2f})"], size=3)
 
     # a new layer sets the TV weight to that layer's default
-    return run_panel(run, controls, depends={"tv": ("layer", lambda layer: {"value": inv.tv_weight(model, layer, size)})})
+    run_panel(run, controls, depends={"tv": ("layer", lambda layer: {"value": inv.tv_weight(model, layer, size)})})
 
 
 def deepdream(model):
     """07: DeepDream on any photo, layer and settings: `deepdream.deepdream`."""
-    w = _widgets()
     layers = [n for n, _ in model.named_modules()
               if n.startswith("blocks.") and (n.count(".") == 1 or n.endswith("expand.act"))]
     controls = {
@@ -326,7 +312,7 @@ def deepdream(model):
         show([x, dd.deepdream(model, x, progress=progress, **settings)],
              [str(src)[-30:], f"dream at {settings['layer']}"], size=4)
 
-    return run_panel(run, controls, button="Dream", every=2)
+    run_panel(run, controls, button="Dream", every=2)
 
 
 def style_transfer(net, judge):
@@ -334,7 +320,6 @@ def style_transfer(net, judge):
     `style.style_transfer`, scored by `style.stylization_scores`."""
     from .style_images import GENERATED
 
-    w = _widgets()
     layout = w.Layout(width="320px")
     controls = {
         "content": w.Dropdown(options=list(PHOTOS), value="chelsea", description="content", layout=layout),
@@ -361,14 +346,13 @@ def style_transfer(net, judge):
         show([as_batch(s_img, size), x], ["style", f"style dist {s['style']:.3f} (photo {s['style_of_content']:.3f}), "
                                                    f"content {s['content']:.2f}\nstylized: {s['stylized']}"], size=3.4)
 
-    return run_panel(run, controls, columns=2, every=5)
+    run_panel(run, controls, columns=2, every=5)
 
 
 def fast_style(stylizers):
     """09: one forward pass of a shipped style network on any photo, size and strength: `fast_style.stylize`."""
     import time
 
-    w = _widgets()
     controls = {
         "style": w.Dropdown(options=list(stylizers), description="style"),
         "photo": w.Dropdown(options=list(PHOTOS), value="china", description="photo"),
@@ -386,14 +370,13 @@ def fast_style(stylizers):
         show([x, y], [f"{'your photo' if upload else photo}, {x.shape[-1]}x{x.shape[-2]}",
                       f"{style}, strength {strength:.2f} ({took:.0f} ms)"], size=4.2)
 
-    return live_panel(update, controls)
+    live_panel(update, controls)
 
 
 # ---------------------------------------------------------------- 10
 
 def attack(model):
     """10: any attack, budget, step size, step count and target on a photo: `adversarial.attack`."""
-    w = _widgets()
     methods = {"fgsm": "FGSM", "iterative_fgsm": "iterative FGSM", "pgd": "PGD"}
     controls = {
         "name": w.Dropdown(options=PHOTOS, value="chelsea", description="photo"),
@@ -414,4 +397,4 @@ def attack(model):
         adversarial.show_attack(model, x, x_adv, titles=(name, f"{methods[method]}, eps {eps:g}/255"
                                                          + (f" -> {target}" if targeted else "")))
 
-    return run_panel(run, controls, button="Attack", preview_width=None)
+    run_panel(run, controls, button="Attack", preview_width=None)

@@ -47,12 +47,30 @@ def draw_image(ax, im, title=None, fontsize=9, cmap=None):
     return artist
 
 
+def axes_grid(n, ncols, size, extra_height=0.0):
+    """A figure of n axes in rows of ncols, each `size` inches square, all axes hidden: (fig, [axes])."""
+    import matplotlib.pyplot as plt
+
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + extra_height), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig, list(axes.flat)
+
+
+def finish(fig, suptitle=None, **layout):
+    """The figure's title (if any) and a tight layout; returns the figure."""
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout(**layout)
+    return fig
+
+
 def grid(images, titles=None, ncols=None, size=2.6, cmap="viridis", suptitle=None, colorbar=False):
     """A Figure with the images in a titled grid (`show` displays it at once).
 
     images: a list of images or maps, or one (N,3,H,W) batch. Single-channel maps are drawn with `cmap`.
     """
-    import matplotlib.pyplot as plt
 
     if torch.is_tensor(images) and images.dim() == 4:
         images = list(images)
@@ -63,21 +81,12 @@ def grid(images, titles=None, ncols=None, size=2.6, cmap="viridis", suptitle=Non
         raise ValueError("nothing to show: the list of images is empty")
     if titles is not None and len(titles) != n:
         raise ValueError(f"got {n} images but {len(titles)} titles")
-    ncols = ncols or min(n, 6)
-    nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)),
-                             squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k >= n:
-            continue
-        artist = draw_image(ax, images[k], None if titles is None else titles[k], cmap=cmap)
-        if colorbar and _displayable(images[k])[1] == "map":
+    fig, axes = axes_grid(n, ncols or min(n, 6), size, 0.4 if suptitle else 0)
+    for k, (ax, im) in enumerate(zip(axes, images)):
+        artist = draw_image(ax, im, None if titles is None else titles[k], cmap=cmap)
+        if colorbar and _displayable(im)[1] == "map":
             fig.colorbar(artist, ax=ax, fraction=0.046, pad=0.04)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    return fig
+    return finish(fig, suptitle)
 
 
 def show(images, titles=None, **kwargs):
@@ -199,23 +208,14 @@ def draw_map(ax, m, image=None, kind="heat", title=None, percentile=99.5):
 
 def show_maps(image, maps, titles=None, kinds="heat", ncols=None, size=2.6, suptitle=None):
     """The image, then each map drawn by `draw_map` (kinds: one kind or one per map). Returns the Figure."""
-    import matplotlib.pyplot as plt
 
     kinds = [kinds] * len(maps) if isinstance(kinds, str) else list(kinds)
     titles = list(titles) if titles is not None else [None] * len(maps)
-    n = len(maps) + 1
-    ncols = ncols or n
-    nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    draw_image(axes.flat[0], image, "image")
-    for ax, m, kind, title in zip(list(axes.flat)[1:], maps, kinds, titles):
+    fig, axes = axes_grid(len(maps) + 1, ncols or len(maps) + 1, size, 0.4 if suptitle else 0)
+    draw_image(axes[0], image, "image")
+    for ax, m, kind, title in zip(axes[1:], maps, kinds, titles):
         draw_map(ax, m, image, kind, title)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    return fig
+    return finish(fig, suptitle)
 
 
 def show_curves(fractions, curves, title="", xlabel="fraction of pixels", ylabel="probability", ax=None):
@@ -242,7 +242,6 @@ def show_curves(fractions, curves, title="", xlabel="fraction of pixels", ylabel
 
 def show_channels(maps, ncols=8, size=1.3, title=None, cmap="viridis", labels=None):
     """One panel per channel of activation maps (C, H, W) (or (1, C, H, W)), each on its own colour scale."""
-    import matplotlib.pyplot as plt
 
     maps = torch.as_tensor(maps).detach().cpu().float()
     if maps.dim() == 4:
@@ -250,19 +249,13 @@ def show_channels(maps, ncols=8, size=1.3, title=None, cmap="viridis", labels=No
     if maps.dim() != 3:
         raise ValueError(f"expected activation maps (C, H, W), got shape {tuple(maps.shape)}")
     n = maps.shape[0]
-    ncols = min(ncols, n)
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.35 if title else 0)),
-                             squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < n:
-            ax.imshow(maps[k].numpy(), cmap=cmap, interpolation="nearest")
-            ax.set_title(str(labels[k]) if labels is not None else str(k), fontsize=7, pad=2)
+    fig, axes = axes_grid(n, min(ncols, n), size, 0.35 if title else 0)
+    for k, ax in enumerate(axes[:n]):
+        ax.imshow(maps[k].numpy(), cmap=cmap, interpolation="nearest")
+        ax.set_title(str(labels[k]) if labels is not None else str(k), fontsize=7, pad=2)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout(pad=0.3)
-    return fig
+    return finish(fig, pad=0.3)
 
 
 def show_rows(rows, row_titles=None, col_titles=None, size=1.25):

@@ -165,3 +165,30 @@ def inside_positions(rf, out_hw, in_hw):
     cols = torch.tensor([rf.offset[1] + j * rf.stride[1] >= 0 and rf.offset[1] + j * rf.stride[1] + rf.size[1]
                          <= in_hw[1] for j in range(out_hw[1])])
     return rows[:, None] & cols[None, :]
+
+
+def show_footprints(model, x, units):
+    """The image, then for each unit (layer, (i, j)) the pixels with a nonzero gradient (orange) and the
+    computed receptive field (white box), titled with whether the two agree. Returns the Figure."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .plots import draw_image
+
+    x = as_batch(x, device=model)[:1]
+    h, w = x.shape[-2:]
+    fig, axes = plt.subplots(1, 1 + len(units), figsize=(11 / 3 * (1 + len(units)), 3.8))
+    draw_image(axes[0], x, "input", fontsize=10)
+    for ax, (layer, (i, j)) in zip(axes[1:], units):
+        rf = receptive_field(model, layer, (h, w))
+        foot = gradient_footprint(model, x, layer, i, j)
+        t, l, b, r = rf.box(i, j)
+        same = mask_box(foot) == (max(t, 0), max(l, 0), min(b, h), min(r, w))
+        draw_image(ax, x, f"{layer} unit ({i}, {j}): field {rf.size[0]} px\nbox = gradient footprint: {same}",
+                   fontsize=10)
+        ax.imshow(np.ma.masked_where(~foot.numpy(), foot.numpy()), cmap="autumn", alpha=0.45)
+        ax.add_patch(plt.Rectangle((l - 0.5, t - 0.5), r - l, b - t, fill=False, color="white", lw=2))
+    for ax in axes:
+        ax.set_xlim(-0.5, w - 0.5)
+        ax.set_ylim(h - 0.5, -0.5)
+    return fig

@@ -107,6 +107,15 @@ def content_loss(features, target):
     return relative_error(features, target)
 
 
+def shuffle_tiles(x, tiles=4, seed=0):
+    """The image cut into tiles x tiles squares put back in a random order (drawn from `seed`): a different
+    picture with nearly the same Gram matrices. x: (N, C, H, W) with H and W multiples of `tiles`."""
+    n, c, h, w = x.shape
+    t = x.view(n, c, tiles, h // tiles, tiles, w // tiles).permute(0, 2, 4, 1, 3, 5)
+    t = t.reshape(n, tiles * tiles, c, h // tiles, w // tiles)[:, torch.randperm(tiles * tiles, generator=generator(seed))]
+    return t.view(n, tiles, tiles, c, h // tiles, w // tiles).permute(0, 3, 1, 4, 2, 5).reshape(n, c, h, w)
+
+
 # ---------------------------------------------------------------- loss networks
 
 class _Prefix(nn.Module):
@@ -351,6 +360,6 @@ def stylization_scores(judge, result, content_image, style_image, size=None):
     return {"style": style, "content": cont, "style_of_content": own, "stylized": style <= 0.5 * own}
 
 
-__all__ = ["gram_matrix", "softmax_features", "style_loss", "content_loss", "truncate", "with_avg_pool",
+__all__ = ["gram_matrix", "softmax_features", "style_loss", "content_loss", "shuffle_tiles", "truncate", "with_avg_pool",
            "LossNetwork", "loss_network", "style_objective", "content_objective", "texture_synthesis",
            "style_transfer", "stylization_scores", "LOSS_LAYERS", "DEFAULT_NETWORK", "DEFAULT_WEIGHTS"]

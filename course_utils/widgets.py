@@ -46,6 +46,25 @@ def image_widget(width=256):
     return widgets.Image(format="png", width=width)
 
 
+def preview_row(labels, width=192):
+    """Image widgets side by side, each under its label, displayed now; returns {label: show(image)}, where
+    show puts a (1, 3, H, W) tensor into that widget (for live previews while something trains)."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    images = {label: image_widget(width) for label in labels}
+    display(widgets.HBox([widgets.VBox([widgets.Label(label), w]) for label, w in images.items()]))
+
+    def shower(w):
+        def show(image):
+            with torch.no_grad():
+                w.value = png_bytes(image, width)
+
+        return show
+
+    return {label: shower(w) for label, w in images.items()}
+
+
 def preview_callback(widget, width=256):
     """A callback(step, image, value) for an `optimize.Progress` that shows the image in `widget`."""
 

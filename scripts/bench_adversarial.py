@@ -5,11 +5,12 @@ from bench import timed
 
 import course_utils as cu
 from course_utils import adversarial as adv
+from course_utils.optimize import Progress
 
 
 def _setup(n=1):
     model = cu.load_model()
-    x = torch.cat([cu.to_tensor(cu.load_image(p, size=224)) for p in cu.images.PHOTOS[:n]])
+    x = torch.cat([cu.as_batch(p, 224) for p in cu.images.PHOTOS[:n]])
     return model, x, adv.top1(model, x)
 
 
@@ -35,8 +36,8 @@ def _fgsm():
 def _fooling():
     model, x, _ = _setup()
     history = []
-    s = timed(lambda: adv.fooling_image(model, x, "ostrich", lr=0.5 / 255, confidence=0.9, progress=False,
-                                        history=history))
+    s = timed(lambda: adv.fooling_image(model, x, "ostrich", lr=0.5 / 255, confidence=0.9,
+                                        progress=Progress(history=history, show=False)))
     return s, f"{len(history)} steps to 'ostrich' at 90%"
 
 

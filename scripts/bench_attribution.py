@@ -1,5 +1,4 @@
 """Benchmarks of notebooks 03 and 04: occlusion (batched), gradient maps, Grad-CAM, curves."""
-import torch
 
 from bench import timed
 
@@ -9,7 +8,7 @@ from course_utils import map_quality as Q
 
 
 def _cat():
-    return cu.load_model(), cu.to_tensor(cu.load_image("chelsea", size=224))
+    return cu.load_model(), cu.as_batch("chelsea", 224)
 
 
 def _occlusion():

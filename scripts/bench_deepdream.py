@@ -7,7 +7,7 @@ import course_utils.deepdream as dd
 
 def _dream_224():
     model = cu.load_model()
-    photo = cu.to_tensor(cu.load_image("china", size=224))
+    photo = cu.as_batch("china", 224)
     s = timed(lambda: dd.deepdream(model, photo, octaves=3, steps=10, progress=False))
     return s, f"3 octaves x 10 steps at {dd.DEFAULT_LAYER}: {30 / s:.1f} steps/s"
 

@@ -4,7 +4,7 @@ import torch
 from bench import timed
 
 import course_utils as cu
-from course_utils import digits, features
+from course_utils import digits, embeddings, patches, receptive_fields
 
 
 def _train():
@@ -17,8 +17,8 @@ def _train():
 
 def _pool():
     model = cu.load_model()
-    crops, _ = features.photo_crops(size=128, scales=(1.0, 0.5, 0.33), flip=True)
-    s = timed(lambda: features.activations(model, ["blocks.3", "blocks.5", "blocks.8", "blocks.10", "pool"], crops))
+    crops, _ = patches.photo_crops(size=128, scales=(1.0, 0.5, 0.33), flip=True)
+    s = timed(lambda: cu.activations(model, crops, ["blocks.3", "blocks.5", "blocks.8", "blocks.10", "pool"]))
     return s, f"{len(crops)} crops of 128 px"
 
 
@@ -26,13 +26,13 @@ def _tsne():
     data = digits.load_digits_data()
     r = digits.train_digits_cnn(epochs=2, data=data, progress=False)
     x = torch.cat([data[0], data[2]])
-    f = features.feature_vectors(r.model, "relu3", x)
-    return timed(lambda: features.embed(f, "tsne", perplexity=30)), f"{len(f)} points, 64-d"
+    f = cu.layers.feature_vectors(r.model, x, "relu3")
+    return timed(lambda: embeddings.embed(f, "tsne", perplexity=30)), f"{len(f)} points, 64-d"
 
 
 def _rf():
     model = cu.load_model()
-    return timed(lambda: features.receptive_field(model, "blocks.10", 224))
+    return timed(lambda: receptive_fields.receptive_field(model, "blocks.10", 224))
 
 
 BENCHES = [

@@ -6,7 +6,7 @@ regularizers), one class visualization and one inversion at the notebooks' setti
 from bench import timed
 
 import course_utils as cu
-from course_utils import ascent, inversion
+from course_utils import ascent, inversion, param
 from course_utils import objectives as O
 from course_utils.optimize import optimize_image
 
@@ -17,8 +17,8 @@ def _step(**kwargs):
     def fn():
         model = cu.load_model()
         objective = O.class_logit("ostrich") - 30 * O.l2()
-        optimize_image(model, objective, size=224, steps=2, progress=False, **kwargs)  # warm-up
-        s = timed(lambda: optimize_image(model, objective, size=224, steps=STEPS, progress=False, **kwargs)) / STEPS
+        optimize_image(model, objective, param.noise(224), steps=2, progress=False, **kwargs)  # warm-up
+        s = timed(lambda: optimize_image(model, objective, param.noise(224), steps=STEPS, progress=False, **kwargs)) / STEPS
         return s, f"{1 / s:.1f} steps/s"
 
     return fn
@@ -38,7 +38,7 @@ def _class_visualization():  # notebook 05: 160 px, 60 steps, all regularizers
 
 def _inversion():  # notebook 06: 128 px, 100 steps, one layer
     model = cu.load_model()
-    photo = cu.to_tensor(cu.load_image("coffee", size=128))
+    photo = cu.as_batch("coffee", 128)
     return timed(lambda: inversion.invert(model, photo, "blocks.8", steps=100, progress=False))
 
 

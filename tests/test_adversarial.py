@@ -1,5 +1,4 @@
 """Adversarial attacks: conventions, closed forms, Captum as an oracle, the fooling image."""
-import os
 
 import numpy as np
 import pytest

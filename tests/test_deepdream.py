@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
 import course_utils.deepdream as dd
 import course_utils.transforms as T

@@ -1,7 +1,6 @@
 """Feature inversion: the loss, the regularized objective, the reconstruction."""
 import pytest
 import torch
-from torch import nn
 
 from course_utils import inversion
 from course_utils import objectives as O

@@ -49,6 +49,48 @@ def test_notebooks_name_the_project_kernel():
         assert nb["metadata"].get("kernelspec", {}).get("name") == "python3", p
 
 
+def _code_lines(cell):
+    return [ln for ln in "".join(cell["source"]).splitlines() if ln.strip() and not ln.strip().startswith("#")]
+
+
+def test_notebook_code_cells_are_short():
+    """A code cell shows an algorithm or a call: at most 7 lines on average per notebook, none over 30."""
+    for p in sorted(glob.glob(str(ROOT / "notebooks" / "[0-9]*.ipynb"))):
+        lens = [len(_code_lines(c)) for c in json.loads(pathlib.Path(p).read_text())["cells"]
+                if c["cell_type"] == "code"]
+        assert sum(lens) / len(lens) <= 7, (p, sum(lens) / len(lens))
+        assert max(lens) <= 30, (p, max(lens))
+
+
+def test_no_module_imports_another_modules_private_name():
+    import ast
+
+    for path in sorted((ROOT / "course_utils").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level > 0:
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.relative_to(ROOT)} imports {private} from .{node.module}"
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                base = node.value
+                # self._x and cls._x are the module's own; a module alias (st._x) is another module's private
+                assert not (isinstance(base, ast.Name) and base.id not in ("self", "cls", "ctx")
+                            and base.id.islower() and len(base.id) <= 12 and base.id in _module_aliases(tree)), \
+                    f"{path.relative_to(ROOT)}: {base.id}.{node.attr}"
+
+
+def _module_aliases(tree):
+    import ast
+
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level > 0 and node.module is None:
+            names |= {a.asname or a.name for a in node.names}
+        if isinstance(node, ast.Import):
+            names |= {a.asname or a.name.split(".")[0] for a in node.names if a.name.startswith("course_utils")}
+    return names
+
+
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test\n" in ci and "make test-browser" in ci

@@ -244,3 +244,12 @@ def test_paintings_are_images_like_the_bundled_ones():
 def test_exercise_references_pass_their_own_checks(name):
     ex = exercises()[name]
     assert check(name, ex.reference)
+
+
+def test_shuffle_tiles_permutes_tiles_and_keeps_the_pixels():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
+    y = st.shuffle_tiles(x, tiles=4, seed=1)
+    assert y.shape == x.shape and torch.equal(y.flatten().sort().values, x.flatten().sort().values)
+    assert not torch.equal(x, y) and torch.equal(y, st.shuffle_tiles(x, tiles=4, seed=1))
+    tiles = {tuple(x[0, :, 2 * i:2 * i + 2, 2 * j:2 * j + 2].flatten().tolist()) for i in range(4) for j in range(4)}
+    assert {tuple(y[0, :, 2 * i:2 * i + 2, 2 * j:2 * j + 2].flatten().tolist()) for i in range(4) for j in range(4)} == tiles
