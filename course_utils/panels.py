@@ -6,12 +6,13 @@ displays its panel and returns nothing.
 from __future__ import annotations
 
 import functools
+import time
 
 import ipywidgets as w
 import matplotlib.pyplot as plt
 import torch
 
-from . import adversarial, ascent, attribution, filters
+from . import adversarial, ascent, attribution, digits, filters
 from . import deepdream as dd
 from . import fast_style as fs
 from . import inversion as inv
@@ -22,6 +23,7 @@ from .labels import class_index, class_name, imagenet_labels, predict
 from .layers import activations, get_layer
 from .patches import show_top_patches
 from .plots import draw_image, show, show_maps, show_predictions
+from .style_images import GENERATED
 from .widgets import live_panel, run_panel
 
 
@@ -30,8 +32,10 @@ def _channels(model, layer):
     return activations(model, torch.full((1, 3, 32, 32), 0.5), layer).shape[1]
 
 
-def _top5(model, image):
-    return [label for label, _ in predict(model, image, topk=5)]
+def _class_menu(model, image):
+    """A class dropdown's options and value for an image: its top-5 classes, the first selected."""
+    top5 = [label for label, _ in predict(model, image, topk=5)]
+    return {"options": top5, "value": top5[0]}
 
 
 # ---------------------------------------------------------------- 00, 01, 02
@@ -74,13 +78,11 @@ def filter_and_maps(model, layers=("stem", "blocks.1.depthwise", "blocks.3.depth
         draw_image(axes[2], x)
 
     depends = {"channel": ("layer", lambda layer: {"max": get_layer(model, layer + ".conv").weight.shape[0] - 1})}
-    live_panel(update, controls, columns=2, depends=depends)
+    live_panel(update, controls, depends=depends)
 
 
 def retrain_digits(data):
     """01: train the digits CNN with the reader's learning rate and weight decay: `digits.train_digits_cnn`."""
-    from . import digits
-
     controls = {
         "lr": w.FloatLogSlider(value=0.03, base=10, min=-3, max=0, step=0.1, description="learning rate",
                                readout_format=".3f"),
@@ -93,11 +95,11 @@ def retrain_digits(data):
     def run(progress, lr, weight_decay, no_decay, epochs):
         wd = 0.0 if no_decay else weight_decay
         r = digits.train_digits_cnn(epochs=epochs, lr=lr, weight_decay=wd, seed=0, snapshot_epochs=(), data=data)
-        h, w1 = r.history, r.model.conv1.weight
+        h, weights = r.history, r.model.conv1.weight
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.3), gridspec_kw={"width_ratios": [1.3, 1]})
-        filters.show_filters(w1, ncols=8, zoom=6, ax=axes[0],
+        filters.show_filters(weights, ncols=8, zoom=6, ax=axes[0],
                              title=f"conv1 after {h['epoch'][-1]} epochs: lr {lr:.3g}, wd {wd:.3g}\n"
-                                   f"test accuracy {h['test_acc'][-1]:.0%}, roughness {filters.filter_roughness(w1):.2f}")
+                                   f"test accuracy {h['test_acc'][-1]:.0%}, roughness {filters.filter_roughness(weights):.2f}")
         axes[1].bar(range(3), [h["dead"][-1][name] for name in digits.UNIT_LAYERS], color="#b03a2e")
         axes[1].set_xticks(range(3), digits.UNIT_LAYERS)
         axes[1].set_ylim(0, 1.05)
@@ -185,8 +187,7 @@ def saliency(model, images, occlusions=None):
             m = attribution.spread_windows(cache[k][:, [class_index(c)]], tuple(x.shape[-2:]), square, stride)
             show_maps(x, [m], titles=[f"occlusion ({score} drop): {c}"], kinds="signed", size=3.2)
 
-    depends = {"cls": ("image", lambda image: {"options": _top5(model, images[image]),
-                                                "value": _top5(model, images[image])[0]}),
+    depends = {"cls": ("image", lambda image: _class_menu(model, images[image])),
                "name": ("image", lambda image: {"value": ""})}
     live_panel(update, controls, depends=depends, actions={"run occlusion": occlude})
 
@@ -214,16 +215,15 @@ def backprop_rules(model, images, layers):
             if "grad_cam" in key:
                 raise ValueError("Grad-CAM explains a class: choose 'class', or another method")
             rule = {"gradient": "gradient", "deconvnet": "deconvnet"}.get(key, "guided")
-            m, kind, title = attribution.unit_gradient(model, x, layer, channel, rule=rule), "rgb", \
-                f"{method}: {layer}, channel {channel}"
-        else:
-            m = attribution.attribute(model, x, c, key, **({"layer": layer} if "grad_cam" in key else {}))
-            kind, title = ("heat" if key == "grad_cam" else "rgb"), f"{method}" + (f" at {layer}" if "grad_cam" in key
-                                                                                  else "") + f": {c}"
-        show_maps(x, [m], titles=[title], kinds=kind, size=3.6)
+            m = attribution.unit_gradient(model, x, layer, channel, rule=rule)
+            show_maps(x, [m], titles=[f"{method}: {layer}, channel {channel}"], kinds="rgb", size=3.6)
+            return
+        at_layer = {"layer": layer} if "grad_cam" in key else {}
+        m = attribution.attribute(model, x, c, key, **at_layer)
+        show_maps(x, [m], titles=[f"{method} at {layer}: {c}" if at_layer else f"{method}: {c}"],
+                  kinds="heat" if key == "grad_cam" else "rgb", size=3.6)
 
-    depends = {"cls": ("image", lambda image: {"options": _top5(model, images[image]),
-                                                "value": _top5(model, images[image])[0]}),
+    depends = {"cls": ("image", lambda image: _class_menu(model, images[image])),
                "channel": ("layer", lambda layer: {"max": _channels(model, layer) - 1})}
     live_panel(update, controls, columns=2, depends=depends)
 
@@ -318,8 +318,6 @@ def deepdream(model):
 def style_transfer(net, judge):
     """08: Gatys style transfer with the reader's images, weights, layers and optimizer:
     `style.style_transfer`, scored by `style.stylization_scores`."""
-    from .style_images import GENERATED
-
     layout = w.Layout(width="320px")
     controls = {
         "content": w.Dropdown(options=list(PHOTOS), value="chelsea", description="content", layout=layout),
@@ -351,8 +349,6 @@ def style_transfer(net, judge):
 
 def fast_style(stylizers):
     """09: one forward pass of a shipped style network on any photo, size and strength: `fast_style.stylize`."""
-    import time
-
     controls = {
         "style": w.Dropdown(options=list(stylizers), description="style"),
         "photo": w.Dropdown(options=list(PHOTOS), value="china", description="photo"),

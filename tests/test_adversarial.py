@@ -315,3 +315,32 @@ def test_linearity_check_on_a_linear_model():
     predicted, actual = adv.linearity_check(model, x, 1, [1e-4, 1e-2, 0.1])
     assert actual[0] == pytest.approx(predicted[0], rel=1e-2)
     assert all(a >= p - 1e-6 for p, a in zip(predicted, actual))
+
+
+def test_score_changes_by_hand():
+    dims = [10, 100, 1000]
+    aligned, random_signs = adv.score_changes(dims, eps=0.5, trials=20, seed=3)
+    rng = np.random.default_rng(3)
+    for n, a, r in zip(dims, aligned, random_signs):
+        w = rng.normal(0, 1, n)
+        assert a == pytest.approx(0.5 * np.abs(w).sum())  # eps ||w||_1, exactly
+        assert r == pytest.approx(np.abs(0.5 * rng.choice([-1, 1], (20, n)) @ w).mean())
+    # aligned grows like n, random signs like sqrt(n)
+    assert aligned[2] / aligned[0] > 50 and random_signs[2] / random_signs[0] < 20
+
+
+def test_linearity_transfer_and_digit_figures():
+    import matplotlib.pyplot as plt
+
+    fig = adv.show_linearity([10, 100], [1, 10], [0.5, 2], np.array([1, 2]), [0.1, 0.2], [0.1, 0.3])
+    assert len(fig.axes) == 2
+    plt.close(fig)
+    fig = adv.show_transfer({"FGSM": (1.0, 0.5), "PGD": (1.0, 0.75)}, "t")
+    assert [t.get_text() for t in fig.axes[0].texts] == ["100%", "50%", "100%", "75%"]
+    plt.close(fig)
+    x = torch.rand(3, 1, 8, 8)
+    fig = adv.show_digit_attack([0, 0.1], {"FGSM": [0, 0.5]}, x, x, torch.tensor([1, 2, 3]), torch.tensor([1, 5, 3]),
+                                attack="FGSM 0.1")
+    titles = [ax.get_title() for ax in fig.axes[1:]]
+    assert titles[:2] == ["digit 1", "FGSM 0.1: 1"] and fig.axes[4].title.get_color() == "red"
+    plt.close(fig)

@@ -431,3 +431,14 @@ def test_heatmap_reductions():
     assert A.heatmap(a, "sum").item() == 0 and A.heatmap(a, "abs_sum").item() == 6
     with pytest.raises(ValueError, match="reduce"):
         A.heatmap(a, "median")
+
+
+@pytest.mark.parametrize("method,kwargs", [("gradient", {}), ("saliency", {}), ("smoothgrad", {"samples": 3}),
+                                           ("deconvnet", {}), ("guided_backprop", {}),
+                                           ("grad_cam", {"layer": "relu2"}), ("guided_grad_cam", {"layer": "relu2"}),
+                                           ("occlusion", {"window": 4, "stride": 4})])
+def test_attribute_is_one_entry_point_for_every_method(method, kwargs):
+    model, x = tiny_cnn(), torch.rand(2, 3, 8, 8)
+    torch.testing.assert_close(A.attribute(model, x, 3, method, **kwargs), A.METHODS[method](model, x, 3, **kwargs))
+    with pytest.raises(ValueError, match="guided_backprop"):
+        A.attribute(model, x, 3, "guided")

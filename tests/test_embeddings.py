@@ -37,3 +37,19 @@ def test_embeddings_and_knn_accuracy():
     assert np.allclose(embed(x[:60], "tsne", perplexity=10, seed=3), embed(x[:60], "tsne", perplexity=10, seed=3))
     with pytest.raises(ValueError):
         embed(x, "umap")
+
+
+def test_embed_spaces_and_their_figure():
+    import matplotlib.pyplot as plt
+
+    from course_utils.embeddings import embed_spaces, show_embeddings
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(2), 30)
+    x = rng.normal(0, 1, (60, 5)) + 10 * labels[:, None]
+    maps = embed_spaces({"raw": x, "noise": rng.normal(size=(60, 5))}, perplexity=10)
+    assert list(maps) == [("raw", "pca"), ("noise", "pca"), ("raw", "tsne"), ("noise", "tsne")]
+    assert np.allclose(maps[("raw", "pca")], embed(x, "pca"))
+    fig = show_embeddings(maps, labels)
+    assert fig.axes[0].get_title() == "PCA of raw\n5-NN accuracy in 2-D: 100%"
+    plt.close(fig)

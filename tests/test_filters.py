@@ -129,3 +129,22 @@ def test_a_diverging_run_stops_with_finite_weights(digits):
     r = train_digits_cnn(epochs=3, lr=5.0, data=digits, progress=False)
     assert r.history["diverged"] and r.history["epoch"][-1] < 3
     assert all(torch.isfinite(p).all() for p in r.model.parameters())
+
+
+def test_training_figures():
+    import matplotlib.pyplot as plt
+
+    from course_utils import digits
+
+    data = load_digits_data()
+    small = tuple(t[:200] for t in data)
+    run = train_digits_cnn(epochs=2, snapshot_epochs=(0, 1, 2), data=small, progress=False)
+    fig = digits.show_training(run)
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes] == ["epoch 0", "epoch 1", "epoch 2"]
+    plt.close(fig)
+    fig = digits.show_runs({"end": run, "after 1 epoch": (run, 1)})
+    assert fig.axes[1].get_title().startswith("after 1 epoch\nacc")
+    plt.close(fig)
+    fig = digits.show_dead_units({"end": run})
+    assert fig.axes[1].get_ylabel() == "dead fraction of relu2"
+    plt.close(fig)

@@ -119,3 +119,37 @@ def test_randomize_keeps_the_scale():
     assert not torch.allclose(conv.weight, old)
     assert conv.weight.mean().item() == pytest.approx(mean, abs=0.2 * std)
     assert conv.weight.std().item() == pytest.approx(std, rel=0.1)
+
+
+def test_judge_maps_adds_a_random_map_and_matches_the_curves():
+    from course_utils import testing
+
+    model = testing.tiny_cnn(1, classes=5, scale=0.5)
+    x = torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(0))
+    m = A.saliency(model, x, 2)
+    judged = Q.judge_maps(model, x, 2, {"saliency": m}, steps=4, seed=3)
+    assert list(judged) == ["saliency", "random"]
+    f, d, i = judged["saliency"]
+    f2, d2 = Q.deletion_curve(model, x, 2, m, steps=4)
+    _, i2 = Q.insertion_curve(model, x, 2, m, steps=4)
+    assert torch.equal(f, f2) and torch.equal(d, d2[0]) and torch.equal(i, i2[0])
+    random = torch.rand(x.shape, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(judged["random"][1], Q.deletion_curve(model, x, 2, random, steps=4)[1][0])
+    import matplotlib.pyplot as plt
+
+    fig = Q.show_judged(judged, "class 2")
+    assert [ax.get_title() for ax in fig.axes] == ["deletion, class 2", "insertion, class 2"]
+    plt.close(fig)
+
+
+def test_cascade_correlations_and_figures():
+    import matplotlib.pyplot as plt
+
+    maps = {"a": [torch.rand(1, 3, 8, 8) for _ in range(3)], "b": [torch.rand(1, 1, 8, 8) for _ in range(3)]}
+    maps["a"][1] = maps["a"][0] * 2  # the same ranking
+    rho = Q.cascade_correlations(maps)
+    assert rho["a"][0] == pytest.approx(1.0) and rho["a"][1] == pytest.approx(1.0) and abs(rho["a"][2]) < 0.5
+    fig = Q.show_cascade(["trained", "x", "y"], maps, torch.rand(1, 3, 8, 8), {"a": "rgb", "b": "heat"}, "t")
+    assert len(fig.axes) == 6
+    plt.close(fig)
+    plt.close(Q.show_correlations(["trained", "x", "y"], rho))

@@ -89,3 +89,13 @@ def test_receptive_field_equals_gradient_footprint_real_model(model, layer, size
         t, l, b, r = _clip(rf.box(i, j), size, size)
         assert fp[t:b, l:r].float().mean() > 0.99
     assert all(not p.requires_grad for p in model.parameters()) and not model.training
+
+
+def test_show_footprints_says_the_box_is_the_footprint():
+    import matplotlib.pyplot as plt
+
+    from course_utils.receptive_fields import show_footprints
+
+    fig = show_footprints(tiny_chain(), torch.rand(1, 3, 32, 32), [("4", (3, 3))])
+    assert fig.axes[1].get_title().endswith("box = gradient footprint: True")
+    plt.close(fig)
