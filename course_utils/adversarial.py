@@ -169,7 +169,8 @@ def fooling_image(model, x, target, lr=1 / 255, max_steps=100, confidence=0.0, s
         raise ValueError(f"confidence is a probability in [0, 1), got {confidence}")
 
     def reached(ctx):  # the model says so: stop here
-        return int(ctx.logits.argmax(1)[0]) == c and float(F.log_softmax(ctx.logits, dim=1)[0, c].exp()) >= confidence
+        logits = ctx.logits.detach()
+        return int(logits.argmax(1)[0]) == c and float(F.log_softmax(logits, dim=1)[0, c].exp()) >= confidence
 
     log_p = Objective(lambda ctx: F.log_softmax(ctx.logits, dim=1)[:, c].mean(), name=f"log p[{c}]")
     return optimize_image(model, log_p, x, max_steps, lr, "adam", stop=reached,
