@@ -47,12 +47,12 @@ METHODS = ("fgsm", "iterative_fgsm", "pgd")
 
 # ---------------------------------------------------------------- checking the arguments
 
-def _per_image(value, n, name, device):
+def _per_image(value, n, name, device, norm="linf"):
     """eps or alpha as an (n, 1, 1, 1) tensor; a float, or one value per image."""
     v = torch.as_tensor(value, dtype=torch.float32).flatten()
     if v.numel() not in (1, n):
         raise ValueError(f"{name} must be a number or one value per image ({n}), got {v.numel()} values")
-    if (v < 0).any() or (v > 1).any():
+    if (v < 0).any() or (norm == "linf" and (v > 1).any()):
         raise ValueError(f"{name} is in pixel units of [0, 1] (8 grey levels is 8/255 = 0.031), "
                          f"got {v.tolist() if v.numel() < 5 else v}")
     return v.to(device).expand(n).reshape(n, 1, 1, 1)
@@ -69,51 +69,94 @@ def loss_gradient(model, x, labels):
     return losses.detach(), grad
 
 
-def project(x_adv, x, eps):
-    """The closest image to x_adv that lies in [0, 1] and within eps of x (L-infinity)."""
-    return torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+def project(x_adv, x, eps, norm="linf"):
+    """Back into the eps-ball around x, then into [0, 1]. norm="linf": the closest such image (each value
+    within eps of x); norm="l2": the change scaled down to L2 length eps where it is longer."""
+    if norm == "linf":
+        return torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+    d = x_adv - x
+    length = d.flatten(1).norm(dim=1).view(-1, *([1] * (d.dim() - 1)))
+    return (x + d * torch.clamp(eps / length.clamp_min(1e-12), max=1.0)).clamp(0, 1)
+
+
+def _step(grad, norm):
+    """The direction of one attack step: sign(grad) (L-infinity), or grad / ||grad||_2 (L2)."""
+    if norm == "linf":
+        return grad.sign()
+    return grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (grad.dim() - 1)))
 
 
 # ---------------------------------------------------------------- the attacks
 
-def fgsm(model, x, target, eps, targeted=False):
+def fgsm(model, x, target, eps, targeted=False, norm="linf"):
     """Fast gradient sign method: one step of size eps (pixel units) along sign(grad_x L).
 
     target: the true label (untargeted: its loss goes up) or, with targeted=True, the class the
     image should become (its loss goes down): an index, a name, or one per image.
-    Returns a batch like x, in [0, 1], with |x' - x| <= eps everywhere.
+    Returns a batch like x, in [0, 1], with |x' - x| <= eps everywhere. norm="l2": one step of L2 length
+    eps along the gradient instead (the fast gradient method).
     """
     x = as_batch(x, device=model)
     labels = targets(target, len(x), x.device)
-    eps = _per_image(eps, len(x), "eps", x.device)
+    eps = _per_image(eps, len(x), "eps", x.device, norm)
     with frozen(model):
         _, grad = loss_gradient(model, x, labels)
     direction = -1.0 if targeted else 1.0
-    return project(x + direction * eps * grad.sign(), x, eps)
+    return project(x + direction * eps * _step(grad, norm), x, eps, norm)
 
 
-def pgd(model, x, target, eps, alpha, steps, targeted=False, random_start=True, seed=0, progress=False):
-    """Projected gradient descent: `steps` sign steps of size alpha, each projected back onto the
-    eps-ball around x (and [0, 1]); with random_start, from a uniform random point of that ball
-    drawn from `seed`. Returns a batch like x, in [0, 1], with |x' - x| <= eps everywhere.
+def pgd(model, x, target, eps, alpha, steps, targeted=False, random_start=True, seed=0, norm="linf",
+        progress=False):
+    """Projected gradient descent: `steps` steps of size alpha, each projected back onto the eps-ball
+    around x (and [0, 1]); with random_start, from a uniform random point of that ball drawn from `seed`.
+
+    norm="linf" (the default): sign steps, every value within eps of x (Madry et al. 2018).
+    norm="l2": steps along the gradient scaled to L2 length alpha, the change's L2 length at most eps
+    (eps in the same pixel units, over the whole image: 1 is one pixel moved by 1, or 100 by 0.1).
+    Returns a batch like x, in [0, 1].
     """
     if int(steps) != steps or steps < 0:
         raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
+    if norm not in ("linf", "l2"):
+        raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
     x = as_batch(x, device=model)
     labels = targets(target, len(x), x.device)
-    eps = _per_image(eps, len(x), "eps", x.device)
-    alpha = _per_image(alpha, len(x), "alpha", x.device)
+    eps = _per_image(eps, len(x), "eps", x.device, norm)
+    alpha = _per_image(alpha, len(x), "alpha", x.device, norm)
     direction = -1.0 if targeted else 1.0
     x_adv = x.clone()
     if random_start:
-        noise = torch.rand(x.shape, generator=generator(seed)).to(x.device) * 2 - 1  # uniform in [-1, 1]
-        x_adv = project(x + eps * noise, x, eps)
+        x_adv = project(x + eps * _uniform_in_ball(x.shape, norm, generator(seed)).to(x.device), x, eps, norm)
     with frozen(model):
         for _ in tqdm(range(int(steps)), desc="PGD" if random_start else "iterative FGSM",
                       disable=not progress, leave=False):
             _, grad = loss_gradient(model, x_adv, labels)
-            x_adv = project(x_adv + direction * alpha * grad.sign(), x, eps)
+            x_adv = project(x_adv + direction * alpha * _step(grad, norm), x, eps, norm)
     return x_adv
+
+
+def _uniform_in_ball(shape, norm, g):
+    """Points drawn uniformly from the unit ball of the norm, one per image of a batch of `shape`."""
+    if norm == "linf":
+        return torch.rand(shape, generator=g) * 2 - 1
+    u = torch.randn(shape, generator=g)
+    u = u / u.flatten(1).norm(dim=1).view(-1, *([1] * (len(shape) - 1)))
+    d = u[0].numel()
+    return u * (torch.rand(shape[0], generator=g) ** (1.0 / d)).view(-1, *([1] * (len(shape) - 1)))
+
+
+def pgd_training_step(model, x, y, eps, alpha, steps, lr):
+    """One step of PGD adversarial training with plain SGD (Madry et al. 2018): attack the batch with
+    `steps` PGD steps started at x itself (no random start), then move every parameter by -lr times the
+    gradient of the cross-entropy on the attacked batch. Changes the model (its parameters must require
+    gradients); returns its parameters after the step, as a list of tensors."""
+    x_adv = pgd(model, x, y, eps, alpha, steps, random_start=False)
+    model.zero_grad()
+    F.cross_entropy(model(x_adv), targets(y, len(x_adv))).backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= lr * p.grad
+    return [p.detach().clone() for p in model.parameters()]
 
 
 def random_sign_noise(x, eps, seed=0):
@@ -130,22 +173,22 @@ def iterative_fgsm(model, x, target, eps, alpha, steps, targeted=False, progress
     return pgd(model, x, target, eps, alpha, steps, targeted, random_start=False, progress=progress)
 
 
-def attack(model, x, target, method="pgd", eps=2 / 255, alpha=None, steps=10, targeted=False, seed=0,
+def attack(model, x, target, method="pgd", eps=2 / 255, alpha=None, steps=10, targeted=False, seed=0, norm="linf",
            progress=False):
     """One entry point for the three attacks (the notebook's panel and curves use it).
 
     method: "fgsm", "iterative_fgsm" or "pgd". alpha (iterative attacks) defaults to
-    2.5 * eps / steps (Madry et al.): enough to cross the ball and come back.
+    2.5 * eps / steps (Madry et al.): enough to cross the ball and come back. norm: "linf" or "l2".
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
     if method == "fgsm":
-        return fgsm(model, x, target, eps, targeted)
+        return fgsm(model, x, target, eps, targeted, norm)
     alpha = 2.5 * torch.as_tensor(eps, dtype=torch.float32) / max(int(steps), 1) if alpha is None else alpha
-    alpha = torch.as_tensor(alpha, dtype=torch.float32).clamp(max=1.0)
-    if method == "iterative_fgsm":
-        return iterative_fgsm(model, x, target, eps, alpha, steps, targeted, progress)
-    return pgd(model, x, target, eps, alpha, steps, targeted, random_start=True, seed=seed, progress=progress)
+    alpha = torch.as_tensor(alpha, dtype=torch.float32)
+    alpha = alpha.clamp(max=1.0) if norm == "linf" else alpha
+    return pgd(model, x, target, eps, alpha, steps, targeted, random_start=method == "pgd", seed=seed, norm=norm,
+               progress=progress)
 
 
 # ---------------------------------------------------------------- fooling images (the optimizer)
@@ -204,13 +247,14 @@ def top1(model, x, batch_size=16):
 
 
 def success_curve(model, x, target, eps_values, method="pgd", targeted=False, steps=5, alpha_scale=2.5, seed=0,
-                  topk=1):
+                  topk=1, norm="linf"):
     """The success rate of an attack at each eps, over a batch of images: a list of floats.
 
     All eps values run as one batch (images repeated, one eps per copy). For an untargeted attack
     `target` is the true label (usually the model's own top-1 on the clean images); it succeeds when
     that label is not among the top `topk` classes. With a tuple topk=(1, 5) the result is a dict
-    {k: rates}, from the same attacks. Iterative attacks take steps of alpha_scale * eps / steps.
+    {k: rates}, from the same attacks. Iterative attacks take steps of alpha_scale * eps / steps; norm as
+    in `pgd`.
     """
     x = as_batch(x)
     n, k = len(x), len(eps_values)
@@ -218,7 +262,7 @@ def success_curve(model, x, target, eps_values, method="pgd", targeted=False, st
     xs, ls = x.repeat(k, 1, 1, 1), labels.repeat(k)
     eps = torch.tensor(eps_values, dtype=torch.float32).repeat_interleave(n)
     x_adv = attack(model, xs, ls, method, eps, alpha=alpha_scale * eps / max(int(steps), 1), steps=steps,
-                   targeted=targeted, seed=seed)
+                   targeted=targeted, seed=seed, norm=norm)
     rates = {t: success(model, x_adv, ls, targeted, t).float().cpu().reshape(k, n).mean(1).tolist()
              for t in (topk if isinstance(topk, (tuple, list)) else (topk,))}
     return rates if isinstance(topk, (tuple, list)) else rates[topk]
@@ -411,6 +455,52 @@ def show_digit_attack(eps_values, curves, x, x_adv, labels, predicted, attack="F
     return fig
 
 
+def show_digit_change(model, x, x_adv, title=""):
+    """One digit before and after an attack, their difference (grey = 0), and the model's ten class
+    probabilities for both. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    x, x_adv = as_batch(x)[:1], as_batch(x_adv)[:1]
+    p = class_scores(model, torch.cat([x, x_adv]), "probability")
+    d = x_adv - x
+    fig, axes = plt.subplots(1, 4, figsize=(11, 2.8), gridspec_kw={"width_ratios": [1, 1, 1, 1.6]})
+    for ax, im, name, k in [(axes[0], x, "digit", 0), (axes[1], x_adv, "attacked", 1)]:
+        ax.imshow(im[0, 0], cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(f"{name}: {int(p[k].argmax())} ({float(p[k].max()):.0%})", fontsize=10)
+    m = float(d.abs().max()) or 1.0
+    axes[2].imshow(d[0, 0], cmap="bwr", vmin=-m, vmax=m)
+    axes[2].set_title(f"change: L2 {float(d.norm()):.2f}, Linf {m:.2f}", fontsize=10)
+    for ax in axes[:3]:
+        ax.axis("off")
+    for k, (label, color) in enumerate([("before", "#9bb7d4"), ("after", "#1f5f9e")]):
+        axes[3].bar(torch.arange(10) + (k - 0.5) * 0.4, p[k].cpu(), 0.4, label=label, color=color)
+    axes[3].set(xticks=range(10), ylim=(0, 1), xlabel="class", title="probabilities")
+    axes[3].legend(fontsize=8)
+    axes[3].spines[["top", "right"]].set_visible(False)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def show_robust_accuracy(eps_values, accuracies, train_eps=None, xlabel="eps (fraction of the pixel range)", ax=None):
+    """Accuracy under attack against eps, one line per model: accuracies = {name: [accuracy at each eps]};
+    a dotted line marks the eps a robust model was trained at. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.6))
+    for (name, acc), style in zip(accuracies.items(), ("o-", "s-", "^--", "d:")):
+        ax.plot(eps_values, acc, style, label=name)
+    if train_eps is not None:
+        ax.axvline(train_eps, color="grey", ls=":", lw=1)
+        ax.text(train_eps, 1.0, " training eps", fontsize=8, va="top", color="grey")
+    ax.set(xlabel=xlabel, ylabel="accuracy under PGD", ylim=(-0.02, 1.05))
+    ax.legend(fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax.figure
+
+
 def _level(v):
     """A grey level as text: 2, 0.5 -> '1/2', 0.03125 -> '1/32'."""
     return f"1/{round(1 / v)}" if 0 < v < 1 and abs(1 / v - round(1 / v)) < 1e-6 else f"{v:g}"
@@ -439,7 +529,7 @@ def show_success(eps_values, curves, title="attack success over the bundled phot
     return ax.figure
 
 
-__all__ = ["fgsm", "pgd", "iterative_fgsm", "attack", "fooling_image", "loss_gradient", "project",
+__all__ = ["fgsm", "pgd", "pgd_training_step", "iterative_fgsm", "attack", "fooling_image", "loss_gradient", "project",
            "perturbation_norms", "success", "top1", "success_curve", "random_sign_noise", "linearity_check",
            "show_attacks", "logistic_attack", "sigmoid", "score_changes", "linear_model", "show_attack", "show_success",
-           "show_linearity", "show_transfer", "show_digit_attack", "LECTURE_X", "LECTURE_W", "METHODS"]
+           "show_linearity", "show_transfer", "show_digit_attack", "show_digit_change", "show_robust_accuracy", "LECTURE_X", "LECTURE_W", "METHODS"]

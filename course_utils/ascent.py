@@ -40,6 +40,9 @@ from .seeding import generator
 REGULARIZERS = dict(l2=30.0, blur_every=4, blur_sigma=1.0, clip_pixels=10.0, clip_contributions=25.0,
                     jitter=16, scale=0.1, rotate=10.0)
 L2_ONLY = dict(blur_every=0, clip_pixels=0.0, clip_contributions=0.0, jitter=0, scale=0.0, rotate=0.0)
+NONE = dict(L2_ONLY, l2=0.0)  # no regularizer at all
+# The defaults for units (channels, neurons, directions): no L2 penalty, no clipping.
+UNIT = dict(l2=0.0, clip_pixels=0.0, clip_contributions=0.0)
 
 # The regularizers added one at a time (each row keeps the ones above it).
 _ADDED = [("L2 only", {}),
@@ -90,46 +93,46 @@ def regularization(l2=REGULARIZERS["l2"], blur_every=REGULARIZERS["blur_every"],
     return l2, robustness_transforms(jitter, scale, rotate), post
 
 
-def _visualize(model, objective, size, steps, lr, seed, param, progress, description, regularizers):
+def visualize(model, objective, size=128, steps=STEPS, lr=LR, seed=0, param=P.noise, batch=1, optimizer="adam",
+              progress=True, **regularizers):
+    """Images that maximize `objective`, from noise: a (batch, 3, size, size) tensor in [0, 1].
+
+    objective: anything of `objectives`: a class logit, a channel, a neuron, a direction, their sums, an
+    `interpolate` along the batch, minus a `diversity` penalty. param: `param.noise` (pixels, from faint
+    noise) or `param.fourier`, called as param(size, seed, batch=batch); optimizer: as in `optimize_image`.
+    Regularizers: see REGULARIZERS
+    (all on by default; `**UNIT` for the settings of units, `**L2_ONLY` for the L2 penalty alone); with a
+    Fourier parameterization blur and clipping are off (the parameterization regularizes instead).
+    """
     l2, transforms, post = regularization(**regularizers)
     g = generator(seed)  # one stream: the start image, then the random transforms
-    start = param(size, g)
-    if not isinstance(start, P.PixelImage):  # the image operations act on pixels; the parameterization
-        post = []                            # regularizes instead
-    return optimize_image(model, objective - l2 * O.l2() if l2 else objective, start, steps, lr,
-                          transforms=transforms, post=post, seed=g, progress=Progress.of(progress, description))
+    start = param(size, g, batch=batch)
+    if not isinstance(start, P.PixelImage):
+        post = []
+    return optimize_image(model, objective - l2 * O.l2() if l2 else objective, start, steps, lr, optimizer,
+                          transforms, post, seed=g, progress=Progress.of(progress, objective.name))
 
 
 def class_visualization(model, target, size=224, steps=STEPS, lr=LR, seed=0, param=P.noise, progress=True,
                         **regularizers):
-    """An image the model scores highly as class `target` (an index or an ImageNet name).
-
-    Returns a (1, 3, size, size) tensor in [0, 1]. param: `param.noise` (pixels, from faint noise) or
-    `param.fourier`. Regularizers (default: all on, see REGULARIZERS): l2 (the weight lambda), blur_every and
-    blur_sigma, clip_pixels and clip_contributions (percentiles), jitter (px), scale, rotate (degrees);
-    pass `**L2_ONLY` for the L2 penalty alone. With `param.fourier` blur and clipping are off.
-    """
-    c = class_index(target)
-    return _visualize(model, O.class_logit(c), size, steps, lr, seed, param, progress, f"class {c}", regularizers)
+    """An image the model scores highly as class `target` (an index or an ImageNet name): `visualize` of
+    the class logit, a (1, 3, size, size) tensor in [0, 1]. Regularizers: all on by default, see REGULARIZERS;
+    pass `**L2_ONLY` for the L2 penalty alone."""
+    return visualize(model, O.class_logit(class_index(target)), size, steps, lr, seed, param, progress=progress,
+                     **regularizers)
 
 
 def channel_visualization(model, layer, channel, size=128, steps=STEPS, lr=LR, seed=0, param=P.noise, progress=True,
                           **regularizers):
-    """An image that excites channel `channel` of `layer` (its mean activation), from noise.
-
-    Same arguments as `class_visualization`, with two defaults changed: the L2 weight is 0 (a channel's
-    mean activation is on a different scale than a class score), and clipping is off (every position
-    contributes to a channel's mean, so clipping only greys out the borders, where the convolutions'
-    padding leaves the smallest contributions).
-    """
+    """An image that excites channel `channel` of `layer` (its mean activation), from noise: `visualize`
+    with the defaults of UNIT (no L2 penalty: a channel's mean is on another scale than a class score; no
+    clipping: every position adds to a channel's mean, so clipping would only grey out the borders)."""
     get_layer(model, layer)  # a wrong name: the error lists the valid ones
     n_channels = activations(model, torch.full((1, 3, 64, 64), 0.5), layer).shape[1]
     if not 0 <= channel < n_channels:
         raise ValueError(f"layer {layer!r} has {n_channels} channels: choose channel in 0..{n_channels - 1}")
-    for key in ("l2", "clip_pixels", "clip_contributions"):
-        regularizers.setdefault(key, 0.0)
-    return _visualize(model, O.channel(layer, channel), size, steps, lr, seed, param, progress, f"{layer}:{channel}",
-                      regularizers)
+    return visualize(model, O.channel(layer, channel), size, steps, lr, seed, param, progress=progress,
+                     **{**UNIT, **regularizers})
 
 
 def ascent_step(model, x, target, lr=0.1, l2_weight=1.0):
@@ -173,5 +176,5 @@ def recognized_by(model, images, target, size=None, crops=8, min_crop=0.8, seed=
     return out
 
 
-__all__ = ["class_visualization", "channel_visualization", "ascent_step", "recognized_by", "robustness_transforms",
-           "regularization", "REGULARIZERS", "L2_ONLY", "LADDER", "STEPS", "LR"]
+__all__ = ["visualize", "class_visualization", "channel_visualization", "ascent_step", "recognized_by",
+           "robustness_transforms", "regularization", "REGULARIZERS", "L2_ONLY", "NONE", "UNIT", "LADDER", "STEPS", "LR"]

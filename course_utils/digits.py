@@ -17,12 +17,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .adversarial import pgd
 from .filters import dead_units
 from .layers import evaluating
 from .seeding import forked, generator
 
 # The post-ReLU layers whose units can die (their dead fraction is tracked during training).
 UNIT_LAYERS = ("relu1", "relu2", "relu3")
+# Notebook 10: a standard network and a robust one, trained alike but for the attacks the robust one learns
+# from. Average pooling, because max pooling sends each gradient to one pixel in four (speckled maps); no weight
+# decay, and a small learning rate, under which adversarial training does not kill its units.
+PAIR = dict(epochs=15, lr=0.01, weight_decay=0.0, pool="avg", snapshot_epochs=())
+# PGD in the L2 ball of radius 2 (about one stroke of 4 pixels turned from ink to paper), 5 steps, the radius
+# growing over the first 5 epochs (training against the full radius from the start never gets going).
+ROBUST_TRAINING = dict(eps=2.0, alpha=1.0, steps=5, warmup=5, norm="l2")
 
 
 def load_digits_data(size=28, test_fraction=0.2, seed=0):
@@ -55,11 +63,14 @@ class DigitsCNN(nn.Sequential):
     fc relu3 classifier; `relu3` (64 numbers) is the penultimate feature vector.
     """
 
-    def __init__(self, channels=(16, 32), hidden=64, size=28):
+    def __init__(self, channels=(16, 32), hidden=64, size=28, pool="max"):
         c1, c2 = channels
+        if pool not in ("max", "avg"):
+            raise ValueError(f"pool must be 'max' or 'avg', got {pool!r}")
+        pooling = nn.MaxPool2d if pool == "max" else nn.AvgPool2d
         super().__init__(OrderedDict([
-            ("conv1", nn.Conv2d(1, c1, 5, padding=2)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
-            ("conv2", nn.Conv2d(c1, c2, 3, padding=1)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
+            ("conv1", nn.Conv2d(1, c1, 5, padding=2)), ("relu1", nn.ReLU()), ("pool1", pooling(2)),
+            ("conv2", nn.Conv2d(c1, c2, 3, padding=1)), ("relu2", nn.ReLU()), ("pool2", pooling(2)),
             ("flatten", nn.Flatten()), ("fc", nn.Linear(c2 * (size // 4) ** 2, hidden)), ("relu3", nn.ReLU()),
             ("classifier", nn.Linear(hidden, 10)),
         ]))
@@ -67,6 +78,13 @@ class DigitsCNN(nn.Sequential):
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
                 nn.init.zeros_(m.bias)
+
+
+def _ramped(attack, epoch):
+    """The attack of an epoch: eps and alpha grow linearly to their values over the first `warmup` epochs."""
+    attack = dict(attack)
+    k = min(1.0, epoch / attack.pop("warmup", 0)) if attack.get("warmup") else 1.0
+    return {**attack, "eps": attack["eps"] * k, "alpha": attack["alpha"] * k}
 
 
 @dataclass
@@ -86,13 +104,16 @@ def accuracy(model, x, y, batch_size=512):
 
 
 def train_digits_cnn(epochs=12, lr=0.03, weight_decay=0.02, batch_size=32, momentum=0.9, seed=0,
-                     snapshot_epochs=(0, 1, 2, 4, 8, 12), data=None, progress=True):
+                     snapshot_epochs=(0, 1, 2, 4, 8, 12), data=None, adversarial=None, pool="max", progress=True):
     """Train a DigitsCNN with SGD (momentum, weight decay) on the digits; a few seconds on a CPU.
 
     data: (x_train, y_train, x_test, y_test), default `load_digits_data()`.
     snapshot_epochs: the epochs after which conv1's filters are copied (0 = at initialization).
-    Initialization and minibatch order come from `seed`. A diverging run (a loss that is not
-    finite) stops and keeps the weights of its last finite epoch; history["diverged"] says so.
+    adversarial: None, or dict(eps=..., alpha=..., steps=...): PGD adversarial training (Madry et al.
+    2018): every batch is first attacked with `adversarial.pgd` (the inner maximization) and the network
+    learns from the attacked batch (the outer minimization); steps + 1 times the work of plain training.
+    Initialization, minibatch order and the attacks' random starts come from `seed`. A diverging run (a
+    loss that is not finite) stops and keeps the weights of its last finite epoch; history["diverged"] says so.
     """
     from tqdm.auto import tqdm
 
@@ -102,7 +123,7 @@ def train_digits_cnn(epochs=12, lr=0.03, weight_decay=0.02, batch_size=32, momen
         raise ValueError(f"need lr > 0 and weight_decay >= 0, got lr={lr!r}, weight_decay={weight_decay!r}")
     x_train, y_train, x_test, y_test = data if data is not None else load_digits_data()
     with forked(seed):  # the layers' initialization draws from torch's global generator
-        model = DigitsCNN(size=x_train.shape[-1])
+        model = DigitsCNN(size=x_train.shape[-1], pool=pool)
     gen = generator(seed)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     snaps = {0: model.conv1.weight.detach().clone()} if 0 in snapshot_epochs else {}
@@ -115,7 +136,10 @@ def train_digits_cnn(epochs=12, lr=0.03, weight_decay=0.02, batch_size=32, momen
         total = 0.0
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
-            loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+            xb, yb = x_train[idx], y_train[idx]
+            if adversarial is not None:
+                xb = pgd(model, xb, yb, seed=gen, **_ramped(adversarial, epoch))
+            loss = F.cross_entropy(model(xb), yb)
             if not torch.isfinite(loss):
                 hist["diverged"] = True
                 break

@@ -77,6 +77,15 @@ def knn_accuracy(points, labels, k=5, folds=5, seed=0):
     return float(cross_val_score(KNeighborsClassifier(k), np.asarray(points), np.asarray(labels), cv=cv).mean())
 
 
+def knn_predict(queries, points, labels, k=5):
+    """The majority label of each query's k nearest `points` (Euclidean): a judge that has learned nothing."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    flat = lambda a: np.asarray(torch.as_tensor(a).detach().flatten(1).double())
+    knn = KNeighborsClassifier(k).fit(flat(points), np.asarray(torch.as_tensor(labels)))
+    return torch.as_tensor(knn.predict(flat(queries)))
+
+
 def show_embedding(points, labels, ax=None, title=None, images=None, n_thumbnails=0, zoom=0.6, seed=0,
                    names=None, min_dist=0.06):
     """A scatter of a 2-D embedding coloured by label, optionally with up to `n_thumbnails` of the images;

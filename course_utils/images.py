@@ -291,8 +291,9 @@ def as_batch(x, size=None, device=None, channels=None) -> torch.Tensor:
     return t.to(device=device, dtype=dtype or t.dtype) if device is not None else t
 
 
-def noise_image(size, seed=0, std=0.1) -> torch.Tensor:
-    """Mid-grey plus faint Gaussian noise, (1, 3, H, W) in [0, 1]: the start of an optimization from noise.
+def noise_image(size, seed=0, std=0.1, batch=1, channels=3) -> torch.Tensor:
+    """Mid-grey plus faint Gaussian noise, (batch, channels, H, W) in [0, 1]: the start of an optimization
+    from noise.
 
     size: an int (a square) or (H, W); seed: an int or a torch.Generator (see `seeding`). Strong
     uniform noise would be a poor start: EfficientNet's stride-2 first layer hardly sees pixel-to-pixel
@@ -301,7 +302,7 @@ def noise_image(size, seed=0, std=0.1) -> torch.Tensor:
     from .seeding import generator
 
     h, w = (size, size) if isinstance(size, int) else tuple(size)
-    return (0.5 + std * torch.randn(1, 3, h, w, generator=generator(seed))).clamp(0, 1)
+    return (0.5 + std * torch.randn(batch, channels, h, w, generator=generator(seed))).clamp(0, 1)
 
 
 def shorter_side(img: Image.Image, size) -> Image.Image:

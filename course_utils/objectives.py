@@ -10,7 +10,10 @@ small, so they are subtracted. Each objective knows the layers it needs; the opt
 
 An objective is called with a `Context`: `ctx.image` is the image being optimized (in [0, 1]),
 `ctx.acts[name]` the activations of the named layers and `ctx.logits` the output, both computed
-on the transformed image (after jitter, scaling, ...).
+on the transformed image (after jitter, scaling, ...). The image may be a batch: `on_image(obj, k)`
+asks for something of image k alone, `interpolate` blends two objectives along a batch, and
+`diversity` pushes the images of a batch apart (Olah, Mordvintsev & Schubert, "Feature Visualization",
+Distill 2017, whose library Lucid has the same objectives).
 """
 from __future__ import annotations
 
@@ -76,6 +79,23 @@ class Objective:
         return self * (1.0 / k)
 
 
+def on_image(objective, k):
+    """`objective` computed on image k of the batch alone (its image, activations and logits)."""
+    def fn(ctx):
+        return objective(Context(ctx.image[k:k + 1], {n: a[k:k + 1] for n, a in ctx.acts.items()},
+                                 None if ctx.logits is None else ctx.logits[k:k + 1]))
+
+    return Objective(fn, objective.layers, f"{objective.name}[image {k}]")
+
+
+def interpolate(a, b, n):
+    """For a batch of n images: image k maximizes (1 - t_k) a + t_k b with t_k = k / (n - 1), so the
+    batch goes from what a wants to see to what b wants to see (Olah et al. 2017, "interpolation")."""
+    if n < 2:
+        raise ValueError(f"an interpolation needs a batch of at least 2 images, got {n}")
+    return sum((on_image((1 - k / (n - 1)) * a + (k / (n - 1)) * b, k) for k in range(n)), 0.0)
+
+
 # ---------------------------------------------------------------- of the network's response
 
 def class_logit(target):
@@ -90,6 +110,20 @@ def class_logit(target):
 def channel(layer, n):
     """Mean activation of channel n of a layer (a 'feature visualization' of that channel)."""
     return Objective(lambda ctx: ctx.acts[layer][:, n].mean(), {layer}, f"{layer}:{n}")
+
+
+def direction(layer, vector):
+    """The mean over positions of <a_ij, v>: how much the layer's activation vectors point along v, a
+    direction in the space of its C channels (a channel is the direction of a unit vector)."""
+    v = torch.as_tensor(vector, dtype=torch.float32).flatten()
+
+    def fn(ctx):
+        a = ctx.acts[layer]
+        if a.shape[1] != len(v):
+            raise ValueError(f"{layer} has {a.shape[1]} channels but the direction has {len(v)} numbers")
+        return (a * v.to(a).view(1, -1, *([1] * (a.dim() - 2)))).sum(1).mean()
+
+    return Objective(fn, {layer}, f"{layer}:direction")
 
 
 def neuron(layer, n, y=None, x=None):
@@ -122,6 +156,26 @@ def feature_distance(layer, target):
 def relative_error(x, target):
     """||x - target||^2 / ||target||^2: a scale-free distance (0: equal; 1: as far as zero is)."""
     return (x - target).pow(2).sum() / target.pow(2).sum().clamp_min(1e-12)
+
+
+def gram_similarity(activations):
+    """How alike the images of a batch are, by their Gram matrices: with G_i the Gram matrix of image i's
+    activations (C, H, W) scaled to unit Frobenius norm, sum over pairs i != j of <G_i, G_j>, divided by N.
+    0 for images with nothing in common; N - 1 for N copies of one image."""
+    n = activations.shape[0]
+    f = activations.flatten(2)  # (N, C, HW)
+    g = f @ f.transpose(1, 2)
+    g = g / g.flatten(1).norm(dim=1).clamp_min(1e-10).view(n, 1, 1)
+    flat = g.flatten(1)
+    pairs = flat @ flat.T
+    return (pairs.sum() - pairs.diagonal().sum()) / n
+
+
+def diversity(layer):
+    """Olah et al.'s diversity term, as a penalty: the `gram_similarity` of the batch's activations at
+    `layer`. Subtract it, `channel(l, n) - 100 * diversity(l)`, and the images of a batch show a unit's
+    different faces."""
+    return Objective(lambda ctx: gram_similarity(ctx.acts[layer]), {layer}, f"diversity({layer})")
 
 
 # ---------------------------------------------------------------- penalties on the image itself

@@ -394,3 +394,28 @@ def attack(model):
                                                          + (f" -> {target}" if targeted else "")))
 
     run_panel(run, controls, button="Attack", preview_width=None)
+
+
+def robust_digits(models, x, y):
+    """10: attack a test digit on the standard or the robust network, L2 or L-infinity, towards any digit or
+    away from its own: `adversarial.attack`, drawn by `adversarial.show_digit_change`.
+    models: {name: digits network}; x, y: test digits and their labels."""
+    controls = {
+        "model": w.Dropdown(options=list(models), description="network"),
+        "index": w.IntSlider(value=0, min=0, max=len(x) - 1, description="test digit"),
+        "target": w.Dropdown(options=[("away from its own", None)] + [(f"towards {d}", d) for d in range(10)],
+                             value=8, description="attack"),
+        "norm": w.ToggleButtons(options=[("L2", "l2"), ("L-inf", "linf")], description="ball"),
+        "eps": w.FloatSlider(value=3.0, min=0.1, max=8.0, step=0.1, description="eps"),
+        "steps": w.IntSlider(value=40, min=1, max=100, description="steps"),
+    }
+
+    def run(progress, model, index, target, norm, eps, steps):
+        m, xi = models[model], x[index:index + 1]
+        eps = min(eps, 1.0) if norm == "linf" else eps
+        goal = int(y[index]) if target is None else target
+        x_adv = adversarial.attack(m, xi, goal, "pgd", eps, alpha=eps / 10, steps=steps, targeted=target is not None,
+                                   norm=norm)
+        adversarial.show_digit_change(m, xi, x_adv, f"{model} network, PGD in the {norm} ball of radius {eps:g}")
+
+    run_panel(run, controls, button="Attack", preview_width=None)

@@ -1,7 +1,7 @@
 """Parameterizations: what the image optimizer's steps move.
 
 An image parameterization has `params()` (the tensors the optimizer changes), `image()` (the
-(1, 3, H, W) image in [0, 1] they make, differentiable) and `after_step(ops, step)` (keep the image
+(N, 3, H, W) batch in [0, 1] they make, differentiable; usually one image) and `after_step(ops, step)` (keep the image
 valid after a step, then apply the image operations of `transforms`).
 
 - `PixelImage`: the pixels themselves, clamped to [0, 1] after every step.
@@ -48,14 +48,14 @@ class PixelImage:
 class FourierImage:
     """The image is a spectrum scaled by 1/frequency, decorrelated colours and a sigmoid (Olah et al. 2017)."""
 
-    def __init__(self, size, seed=0, sd=0.01, decay_power=1.0):
+    def __init__(self, size, seed=0, sd=0.01, decay_power=1.0, batch=1):
         h, w = (size, size) if isinstance(size, int) else tuple(size)
         fy = torch.fft.fftfreq(h)[:, None]
         fx = torch.fft.rfftfreq(w)[None, :]
         freqs = (fx ** 2 + fy ** 2).sqrt()
         self.scale = 1.0 / freqs.clamp_min(1.0 / max(h, w)) ** decay_power
         self.h, self.w = h, w
-        self.spectrum = (torch.randn(1, 3, *freqs.shape, 2, generator=generator(seed)) * sd).requires_grad_(True)
+        self.spectrum = (torch.randn(batch, 3, *freqs.shape, 2, generator=generator(seed)) * sd).requires_grad_(True)
 
     def params(self):
         return [self.spectrum]
@@ -76,11 +76,13 @@ def pixels(image, size=None) -> PixelImage:
     return PixelImage(as_batch(image, size, channels=3))
 
 
-def noise(size, seed=0) -> PixelImage:
-    """Optimize pixels, starting from mid-grey plus faint noise (`images.noise_image`)."""
-    return PixelImage(noise_image(size, seed))
+def noise(size, seed=0, batch=1, channels=3) -> PixelImage:
+    """Optimize pixels, starting from mid-grey plus faint noise (`images.noise_image`); a batch of
+    `batch` images, of `channels` channels (1 for the digits)."""
+    return PixelImage(noise_image(size, seed, batch=batch, channels=channels))
 
 
-def fourier(size, seed=0) -> FourierImage:
-    """Optimize a decorrelated, 1/f-scaled spectrum, starting from a faint random one."""
-    return FourierImage(size, seed)
+def fourier(size, seed=0, batch=1) -> FourierImage:
+    """Optimize a decorrelated, 1/f-scaled spectrum (RGB), starting from a faint random one; a batch of
+    `batch` images."""
+    return FourierImage(size, seed, batch=batch)

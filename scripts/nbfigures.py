@@ -4,7 +4,8 @@
 
 Writes build/figures/<notebook>/<cell>_<k>.png and prints the time each notebook took.
 With --gallery docs/gallery, the figure of the cell tagged "gallery" is also saved there,
-900 px wide at most, as <notebook>.png: the README's gallery is made by the notebooks' own code.
+900 px wide at most, as <notebook>.png (a cell tagged "gallery-NAME" as <notebook>-NAME.png):
+the README's gallery is made by the notebooks' own code.
 """
 import argparse
 import base64
@@ -49,8 +50,10 @@ def main():
                     with open(os.path.join(folder, f"cell{i:02d}_{k}.png"), "wb") as f:
                         f.write(png)
                     n += 1
-                    if args.gallery and "gallery" in cell.metadata.get("tags", []):
-                        save_gallery(png, os.path.join(args.gallery, os.path.basename(path)[:-6] + ".png"))
+                    tags = [t for t in cell.metadata.get("tags", []) if t.split("-")[0] == "gallery"]
+                    if args.gallery and tags:
+                        suffix = tags[0][len("gallery"):]
+                        save_gallery(png, os.path.join(args.gallery, os.path.basename(path)[:-6] + suffix + ".png"))
                         cell.metadata["tags"] = []  # the first figure of the cell only
                 text = o.get("text") or data.get("text/plain")
                 if text:

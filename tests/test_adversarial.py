@@ -344,3 +344,112 @@ def test_linearity_transfer_and_digit_figures():
     titles = [ax.get_title() for ax in fig.axes[1:]]
     assert titles[:2] == ["digit 1", "FGSM 0.1: 1"] and fig.axes[4].title.get_color() == "red"
     plt.close(fig)
+
+
+def test_pgd_training_step_by_hand():
+    model = testing.tiny_cnn(1, classes=10, scale=0.5).requires_grad_(True)
+    x, y = torch.rand(3, 3, 10, 10, generator=torch.Generator().manual_seed(0)), torch.tensor([1, 4, 7])
+    before = [p.detach().clone() for p in model.parameters()]
+    # by hand: two signed-gradient steps projected onto the eps-ball, then plain SGD on the attacked batch
+    x_adv = x.clone()
+    for _ in range(2):
+        xr = x_adv.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(F.cross_entropy(model(xr), y, reduction="sum"), xr)
+        x_adv = torch.min(torch.max(x_adv + 0.02 * g.sign(), x - 0.05), x + 0.05).clamp(0, 1)
+    grads = torch.autograd.grad(F.cross_entropy(model(x_adv), y), list(model.parameters()))
+    expected = [p - 0.3 * gp for p, gp in zip(before, grads)]
+    after = adv.pgd_training_step(model, x, y, 0.05, 0.02, 2, lr=0.3)
+    for a, e, p in zip(after, expected, model.parameters()):
+        torch.testing.assert_close(a, e, atol=1e-6, rtol=1e-5)
+        assert torch.equal(a, p.detach())  # the model was changed in place
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_l2_pgd_by_hand_and_its_ball():
+    model = tiny_cnn(2, classes=10)
+    x, y = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(1)) * 0.6 + 0.2, torch.tensor([1, 2, 3])
+    eps, alpha = 0.5, 0.2
+    x_adv = x.clone()
+    for _ in range(3):  # steps of L2 length alpha along the gradient; the change rescaled to length eps
+        xr = x_adv.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(F.cross_entropy(model(xr), y, reduction="sum"), xr)
+        x_adv = x_adv + alpha * g / g.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        x_adv = (x + torch.renorm(x_adv - x, 2, 0, eps)).clamp(0, 1)
+    ours = adv.pgd(model, x, y, eps, alpha, 3, random_start=False, norm="l2")
+    torch.testing.assert_close(ours, x_adv, atol=1e-6, rtol=1e-5)
+    assert ((ours - x).flatten(1).norm(dim=1) <= eps + 1e-5).all()
+    # one step, inside [0, 1]: the change has L2 length eps exactly
+    step = adv.fgsm(model, x, y, 0.1, norm="l2")
+    torch.testing.assert_close((step - x).flatten(1).norm(dim=1), torch.full((3,), 0.1), atol=1e-5, rtol=1e-4)
+    # random starts lie in the ball, and an L2 eps may exceed 1
+    far = adv.pgd(model, x, y, 3.0, 0.5, 0, seed=0, norm="l2")
+    lengths = (far - x).flatten(1).norm(dim=1)
+    assert ((lengths > 0) & (lengths <= 3.0 + 1e-5)).all()
+    with pytest.raises(ValueError, match="norm"):
+        adv.pgd(model, x, y, 0.1, 0.1, 1, norm="l1")
+    assert adv.success_curve(model, x, y, [0.0, 5.0], "pgd", steps=5, norm="l2")[1] >= 0.5
+
+
+@pytest.fixture(scope="module")
+def digit_pair():
+    from course_utils import digits
+
+    data = digits.load_digits_data()
+    return (data, digits.train_digits_cnn(data=data, progress=False, **digits.PAIR).model,
+            digits.train_digits_cnn(data=data, progress=False, adversarial=digits.ROBUST_TRAINING, **digits.PAIR).model)
+
+
+def test_adversarial_training_makes_the_digits_network_robust(digit_pair):
+    data, standard, robust = digit_pair
+    x, y = data[2], data[3]
+    accuracy = {name: 1 - adv.success_curve(m, x, y, [2.0], "pgd", steps=10, norm="l2")[0]
+                for name, m in [("standard", standard), ("robust", robust)]}
+    assert accuracy["robust"] > accuracy["standard"] + 0.25, accuracy  # at the training eps, by a wide margin
+    assert float((adv.top1(robust, x) == y).float().mean()) > 0.85  # and it still reads clean digits
+
+
+def test_the_robust_network_draws_digits_the_standard_one_recognizes(digit_pair):
+    """Drawn towards another digit (a targeted attack with a large L2 budget), the robust network's images
+    are that digit for the standard network, and for a nearest-neighbour judge in pixel space, more often
+    than the other way round."""
+    from course_utils import embeddings
+
+    data, standard, robust = digit_pair
+    x, y = data[2][:40], data[3][:40]
+    goal = (y + 1 + torch.arange(40) % 9) % 10
+    drawn = {name: adv.pgd(m, x, goal, 5.0, 0.5, 40, targeted=True, seed=0, norm="l2")
+             for name, m in [("standard", standard), ("robust", robust)]}
+    by_other = {"robust": float((adv.top1(standard, drawn["robust"]) == goal).float().mean()),
+                "standard": float((adv.top1(robust, drawn["standard"]) == goal).float().mean())}
+    assert by_other["robust"] > by_other["standard"] + 0.1, by_other
+    knn = {name: float(np.mean([int(data[1][embeddings.nearest_neighbours(d.flatten(), data[0].flatten(1), 5,
+                                                                          "euclidean")].mode().values) == g
+                                for d, g in zip(im, goal.tolist())])) for name, im in drawn.items()}
+    assert knn["robust"] > knn["standard"] + 0.1, knn
+
+
+def test_the_robust_networks_gradients_follow_the_strokes(digit_pair):
+    """The positive part of d score / d x, scaled to [0, 1], read as a picture: the robust network's is the
+    digit for a nearest-neighbour judge in pixel space more often, and lies closer to the ink."""
+    from course_utils import attribution as A
+    from course_utils import embeddings
+
+    data, standard, robust = digit_pair
+    x, y = data[2][:100], data[3][:100]
+
+    def as_pictures(model):
+        g = A.saliency(model, x, y, abs=False).clamp(min=0)
+        return g / g.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
+
+    def knn(pictures):
+        return float(np.mean([int(data[1][embeddings.nearest_neighbours(p.flatten(), data[0].flatten(1), 5,
+                                                                         "euclidean")].mode().values) == t
+                              for p, t in zip(pictures, y.tolist())]))
+
+    def ink(pictures):
+        return float(torch.stack([torch.corrcoef(torch.stack([a, b]))[0, 1]
+                                  for a, b in zip(pictures.flatten(1), x.flatten(1))]).mean())
+
+    maps = {"standard": as_pictures(standard), "robust": as_pictures(robust)}
+    assert knn(maps["robust"]) > knn(maps["standard"]) + 0.08, {k: knn(v) for k, v in maps.items()}
+    assert ink(maps["robust"]) > ink(maps["standard"]) + 0.05, {k: ink(v) for k, v in maps.items()}

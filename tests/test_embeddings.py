@@ -53,3 +53,15 @@ def test_embed_spaces_and_their_figure():
     fig = show_embeddings(maps, labels)
     assert fig.axes[0].get_title() == "PCA of raw\n5-NN accuracy in 2-D: 100%"
     plt.close(fig)
+
+
+def test_knn_predict_takes_the_majority_of_the_k_nearest():
+    from course_utils.embeddings import knn_predict
+
+    points = torch.tensor([[0.0, 0], [1, 0], [0, 1], [10, 10], [11, 10], [5, 5.2]])
+    labels = torch.tensor([0, 0, 1, 2, 2, 1])
+    # (0.4, 0.3): nearest are (0,0), (1,0), (0,1) -> labels 0, 0, 1 -> 0; (9, 9): (10,10), (11,10), (5,5.2) -> 2
+    queries = torch.tensor([[0.4, 0.3], [9.0, 9.0]]).view(2, 1, 2)  # any shape per item: flattened
+    assert knn_predict(queries, points, labels, k=3).tolist() == [0, 2]
+    assert knn_predict(queries, points, labels, k=1).tolist() == [0, 2]
+    assert knn_predict(torch.tensor([[0.1, 0.9]]), points, labels, k=1).tolist() == [1]

@@ -292,3 +292,52 @@ def test_bad_arguments_are_clear():
 
     with pytest.raises(LayerNotFoundError, match="conv2"):
         optimize_image(net, O.channel("conv3", 0), P.noise(16), steps=1, progress=False)
+
+
+# ---------------------------------------------------------------- batches: interpolation and diversity
+
+def test_on_image_and_interpolate_weight_each_image_of_the_batch():
+    acts = {"l": torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).view(2, 3, 2, 2)}
+    ctx = ctx_of(torch.zeros(2, 3, 4, 4), acts, torch.zeros(2, 1000))
+    a, b = O.channel("l", 0), O.channel("l", 2)
+    assert float(O.on_image(a, 1)(ctx)) == pytest.approx(float(acts["l"][1, 0].mean()))
+    # two images: image 0 gets a alone, image 1 gets b alone
+    expected = float(acts["l"][0, 0].mean() + acts["l"][1, 2].mean())
+    assert float(O.interpolate(a, b, 2)(ctx)) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="at least 2"):
+        O.interpolate(a, b, 1)
+
+
+def test_direction_against_its_definition():
+    a = torch.randn(2, 3, 4, 5)
+    v = torch.tensor([1.0, -2.0, 0.5])
+    ctx = ctx_of(None, {"l": a})
+    expected = float(sum(v[c] * a[:, c] for c in range(3)).mean())
+    assert float(O.direction("l", v)(ctx)) == pytest.approx(expected, rel=1e-5)
+    assert float(O.direction("l", [1.0, 0, 0])(ctx)) == pytest.approx(float(O.channel("l", 0)(ctx)), rel=1e-5)
+    with pytest.raises(ValueError, match="3 channels"):
+        O.direction("l", [1.0, 2.0])(ctx)
+
+
+def test_gram_similarity_by_hand():
+    one = torch.rand(1, 4, 3, 3)
+    assert float(O.gram_similarity(one.repeat(3, 1, 1, 1))) == pytest.approx(2.0, rel=1e-5)  # N - 1
+    apart = torch.zeros(2, 2, 2, 2)
+    apart[0, 0], apart[1, 1] = 1.0, 1.0
+    assert float(O.gram_similarity(apart)) == 0.0
+    # two images, by hand: G_i = F_i F_i^T / |F_i F_i^T|, similarity = 2 <G_0, G_1> / 2
+    f = torch.rand(2, 3, 5)
+    g = [fi @ fi.T / (fi @ fi.T).norm() for fi in f]
+    assert float(O.gram_similarity(f.view(2, 3, 5, 1))) == pytest.approx(float((g[0] * g[1]).sum()), rel=1e-5)
+
+
+def test_diversity_makes_a_batch_differ_and_batches_optimize_together():
+    net = tiny_cnn()
+    obj = O.channel("relu2", 3)
+    same = optimize_image(net, obj, P.noise(24, 0, batch=3), steps=30, lr=0.05, progress=False)
+    apart = optimize_image(net, obj - 5.0 * O.diversity("relu2"), P.noise(24, 0, batch=3), steps=30, lr=0.05,
+                           progress=False)
+    assert same.shape == apart.shape == (1 * 3, 3, 24, 24)
+    with torch.no_grad():
+        sim = lambda x: float(O.gram_similarity(net.relu2(net.conv2(net.relu1(net.conv1(x))))))  # noqa: E731
+    assert sim(apart) < sim(same)

@@ -1,8 +1,10 @@
-"""Exercises of 05_gradient_ascent: one gradient-ascent step with the L2 penalty; clipping small pixels."""
+"""Exercises of 05_gradient_ascent: one gradient-ascent step with the L2 penalty; clipping small pixels;
+the diversity term."""
 import torch
 
 from ..ascent import ascent_step
 from ..grading import Case, register
+from ..objectives import gram_similarity
 from ..testing import tiny_cnn
 from ..transforms import clip_small_pixels
 
@@ -40,3 +42,21 @@ def _clip_cases(rng):
 
 register("05.ascent_step", ascent_step, _ascent_cases)
 register("05.clip_small_pixels", clip_small_pixels, _clip_cases)
+
+
+def _diversity_cases(rng):
+    cases = []
+    for n, c, h, w in [(2, 4, 3, 3), (4, 8, 5, 4), (3, 16, 2, 2)]:
+        acts = torch.from_numpy(rng.random((n, c, h, w))).float()
+        cases.append(Case(f"activations of {n} images, shape {(n, c, h, w)}", (acts,)))
+    a = torch.from_numpy(rng.random((1, 3, 4, 4))).float()
+    cases.append(Case("three copies of one image: similarity N - 1 = 2", (a.repeat(3, 1, 1, 1),)))
+    b = torch.zeros(2, 2, 3, 3)
+    b[0, 0], b[1, 1] = 1.0, 1.0  # the two images use different channels: nothing in common
+    cases.append(Case("two images that use different channels: 0", (b,)))
+    cases.append(Case("one image alone: no pairs, 0", (torch.from_numpy(rng.random((1, 5, 3, 3))).float(),)))
+    return cases
+
+
+register("05.diversity", lambda acts: float(gram_similarity(acts)), _diversity_cases, source=gram_similarity,
+         atol=1e-5)

@@ -1,8 +1,9 @@
-"""Exercises of 10_adversarial: one FGSM step, and the linear explanation's probabilities."""
+"""Exercises of 10_adversarial: one FGSM step, the linear explanation's probabilities, one step of PGD
+adversarial training."""
 import numpy as np
 import torch
 
-from ..adversarial import LECTURE_W, LECTURE_X, fgsm, logistic_attack
+from ..adversarial import LECTURE_W, LECTURE_X, fgsm, logistic_attack, pgd_training_step
 from ..grading import Case, compare, register
 from ..testing import tiny_cnn, tiny_linear
 
@@ -54,3 +55,20 @@ def _logistic_cases(rng):
 
 register("10.fgsm_step", fgsm, _fgsm_cases, compare=_compare_images)
 register("10.logistic_probabilities", logistic_attack, _logistic_cases, atol=1e-6, rtol=1e-5)
+
+
+def _training_cases(rng):
+    cases = []
+    for n, (eps, alpha, steps, lr) in enumerate([(0.1, 0.05, 3, 0.1), (8 / 255, 2 / 255, 5, 0.5), (0.3, 0.1, 1, 0.05)]):
+        h, w = (int(v) for v in rng.integers(8, 14, 2))
+        model = tiny_cnn(int(rng.integers(1000)), classes=10, scale=0.5).requires_grad_(True)
+        labels = torch.from_numpy(rng.integers(0, 10, 4))
+        cases.append(Case(f"4 random {h}x{w} images, small CNN, eps={eps:.3g}, alpha={alpha:.3g}, {steps} PGD steps, "
+                          f"lr={lr}", (model, _image(rng, 4, h, w, 0.1, 0.9), labels, eps, alpha, steps, lr)))
+    model = tiny_cnn(8, classes=10, scale=0.5).requires_grad_(True)
+    cases.append(Case("steps=0: an ordinary SGD step on the clean batch",
+                      (model, _image(rng, 2, 9, 9), torch.tensor([1, 2]), 0.1, 0.05, 0, 0.1)))
+    return cases
+
+
+register("10.pgd_training_step", pgd_training_step, _training_cases, atol=1e-5, rtol=1e-4)
