@@ -127,12 +127,20 @@ def channel_visualization(model, layer, channel, size=128, steps=STEPS, lr=LR, s
     """An image that excites channel `channel` of `layer` (its mean activation), from noise: `visualize`
     with the defaults of UNIT (no L2 penalty: a channel's mean is on another scale than a class score; no
     clipping: every position adds to a channel's mean, so clipping would only grey out the borders)."""
+    return visualize(model, unit(model, layer, channel), size, steps, lr, seed, param, progress=progress,
+                     **{**UNIT, **regularizers})
+
+
+def unit(model, layer, channel, kind="channel"):
+    """The objective of a unit of `layer`: its channel's mean ("channel") or the channel's centre neuron
+    ("neuron"), after checking that the layer and the channel exist (a clear error that lists them)."""
     get_layer(model, layer)  # a wrong name: the error lists the valid ones
     n_channels = activations(model, torch.full((1, 3, 64, 64), 0.5), layer).shape[1]
     if not 0 <= channel < n_channels:
         raise ValueError(f"layer {layer!r} has {n_channels} channels: choose channel in 0..{n_channels - 1}")
-    return visualize(model, O.channel(layer, channel), size, steps, lr, seed, param, progress=progress,
-                     **{**UNIT, **regularizers})
+    if kind not in ("channel", "neuron"):
+        raise ValueError(f"kind must be 'channel' or 'neuron', got {kind!r}")
+    return O.channel(layer, channel) if kind == "channel" else O.neuron(layer, channel)
 
 
 def ascent_step(model, x, target, lr=0.1, l2_weight=1.0):
@@ -176,5 +184,5 @@ def recognized_by(model, images, target, size=None, crops=8, min_crop=0.8, seed=
     return out
 
 
-__all__ = ["visualize", "class_visualization", "channel_visualization", "ascent_step", "recognized_by",
+__all__ = ["visualize", "class_visualization", "channel_visualization", "unit", "ascent_step", "recognized_by",
            "robustness_transforms", "regularization", "REGULARIZERS", "L2_ONLY", "NONE", "UNIT", "LADDER", "STEPS", "LR"]

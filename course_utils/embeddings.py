@@ -45,6 +45,23 @@ def nearest_neighbours(query, bank, k=5, metric="cosine", exclude=None):
     return torch.topk(score, k).indices.tolist()
 
 
+def pairwise_distance(points, metric="cosine"):
+    """The mean distance between the rows of `points` (N, D) over all pairs i != j: "cosine" (1 - cos, 0 for
+    parallel rows) or "euclidean". How different N images are, read from their feature vectors."""
+    p = torch.as_tensor(points).detach().double().flatten(1)
+    n = len(p)
+    if n < 2:
+        raise ValueError(f"need at least 2 points, got {n}")
+    if metric == "cosine":
+        u = p / p.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        d = 1 - u @ u.T
+    elif metric == "euclidean":
+        d = torch.cdist(p, p)
+    else:
+        raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    return float((d.sum() - d.diagonal().sum()) / (n * (n - 1)))
+
+
 def embed(x, method="tsne", perplexity=30.0, seed=0, pca_dims=50, max_iter=500):
     """(N, 2) embedding of the rows of x with "pca" or "tsne" (scikit-learn).
 

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .images import as_batch
 from .layers import capture, frozen
-from .objectives import Context, Objective
+from .objectives import Context, Objective, on_image
 from .param import PixelImage
 from .seeding import generator
 
@@ -190,12 +190,16 @@ def optimize_image(model, objective: Objective, image, steps=100, lr=0.05, optim
             return img.image().detach().clamp(0, 1)
 
 
-def evaluate(model, objective: Objective, image):
-    """The objective's value for a fixed image (no transforms, no gradient)."""
+def evaluate(model, objective: Objective, image, each=False):
+    """The objective's value for a fixed image (no transforms, no gradient); each=True: a list, the value
+    of each image of the batch alone (`objectives.on_image`)."""
     x = as_batch(image, device=model)
     with torch.no_grad(), capture(model, sorted(objective.layers)) as acts:
         logits = model(x)
-        return float(objective(Context(x, acts, logits)))
+        ctx = Context(x, acts, logits)
+        if each:
+            return [float(on_image(objective, k)(ctx)) for k in range(len(x))]
+        return float(objective(ctx))
 
 
 # ---------------------------------------------------------------- octaves

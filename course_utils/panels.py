@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt
 import torch
 
 from . import adversarial, ascent, attribution, digits, filters
+from . import objectives as O
+from . import param as P
 from . import deepdream as dd
 from . import fast_style as fs
 from . import inversion as inv
@@ -231,17 +233,20 @@ def backprop_rules(model, images, layers):
 # ---------------------------------------------------------------- 05 to 08: the image optimizer
 
 def feature_visualization(model):
-    """05: a class or a channel visualization with the reader's regularizers:
-    `ascent.class_visualization`, `ascent.channel_visualization`."""
+    """05: what a class, a channel or a neuron wants to see, with the reader's regularizers, in pixels or in
+    Fourier space, one image or a diverse batch: `ascent.visualize` of an `objectives` objective."""
     r = ascent.REGULARIZERS
     controls = {
-        "what": w.ToggleButtons(options=["class", "channel"], value="class", description="visualize"),
+        "what": w.ToggleButtons(options=["class", "channel", "neuron"], value="class", description="visualize"),
         "target": w.Combobox(value="flamingo", options=imagenet_labels(), description="class",
                              placeholder="type a class name", ensure_option=False),
         "layer": w.Dropdown(options=[f"blocks.{i}" for i in range(16)] + ["head.act"], value="blocks.6",
                             description="layer"),
         "channel": w.BoundedIntText(value=0, min=0, max=1279, description="channel"),
-        "l2": w.FloatLogSlider(value=r["l2"], base=10, min=-1, max=3, description="L2 weight"),
+        "param": w.ToggleButtons(options=["pixels", "Fourier"], value="pixels", description="optimize"),
+        "batch": w.IntSlider(value=1, min=1, max=4, description="images"),
+        "diversity": w.FloatSlider(value=0, min=0, max=20, step=0.5, description="diversity"),
+        "l2": w.FloatSlider(value=r["l2"], min=0, max=100, step=1, description="L2 weight"),
         "blur_sigma": w.FloatSlider(value=r["blur_sigma"], min=0, max=3, step=0.1, description="blur sigma"),
         "blur_every": w.IntSlider(value=r["blur_every"], min=0, max=10, description="blur every"),
         "clip_pixels": w.FloatSlider(value=r["clip_pixels"], min=0, max=60, step=5, description="clip pixels %"),
@@ -253,17 +258,25 @@ def feature_visualization(model):
         "size": w.IntSlider(value=128, min=64, max=320, step=32, description="size px"),
     }
 
-    def run(progress, what, target, layer, channel, size, steps, lr, jitter, **regs):
+    def run(progress, what, target, layer, channel, param, batch, diversity, size, steps, lr, jitter, **regs):
         regs.update(jitter=jitter, scale=0.1 if jitter else 0, rotate=10 if jitter else 0)
+        if param == "Fourier":
+            regs["l2"] = 0.0  # the sigmoid keeps the pixels in range; blur and clipping are off
         if what == "class":
-            x = ascent.class_visualization(model, target, size, steps, lr, progress=progress, **regs)
-            title = f"{class_name(class_index(target))}: {predict(model, x, topk=1)[0][1]:.0%} (Lite0)"
+            objective, name = O.class_logit(class_index(target)), class_name(class_index(target))
         else:
-            x = ascent.channel_visualization(model, layer, channel, size, steps, lr, progress=progress, **regs)
-            title = f"{layer}, channel {channel}"
-        show([x], [title], size=3.5)
+            objective, name = ascent.unit(model, layer, channel, what), f"{layer}, {what} {channel}"
+        if diversity and batch > 1:  # at the unit's layer; for a class, at a late layer
+            objective = objective - diversity * O.diversity("blocks.10" if what == "class" else layer)
+        x = ascent.visualize(model, objective, size, steps, lr, param=P.fourier if param == "Fourier" else P.noise,
+                             batch=batch, progress=progress, **regs)
+        titles = [name + (f": {predict(model, x[k:k + 1], topk=1)[0][1]:.0%} (Lite0)" if what == "class" else "")
+                  for k in range(batch)]
+        show(list(x), titles, ncols=batch, size=3.5 if batch == 1 else 2.6)
 
-    run_panel(run, controls)
+    # a unit starts from its defaults (no L2 penalty, no clipping), a class from the class defaults
+    defaults = {k: (lambda what, k=k: {"value": r[k] if what == "class" else ascent.UNIT[k]}) for k in ascent.UNIT}
+    run_panel(run, controls, depends={k: ("what", fn) for k, fn in defaults.items()})
 
 
 def inversion(model, size=128):

@@ -28,7 +28,10 @@ from .images import to_image
 
 
 def png_bytes(x, width=None) -> bytes:
-    """PNG bytes of a (1, 3, H, W) tensor or a PIL image, optionally resized to `width` (nearest)."""
+    """PNG bytes of a (N, 3, H, W) tensor (a batch side by side) or a PIL image, optionally resized to `width`
+    (nearest)."""
+    if torch.is_tensor(x) and x.dim() == 4 and len(x) > 1:
+        x = torch.cat(list(x.detach().cpu()), -1)
     img = to_image(x) if torch.is_tensor(x) else x
     if width and img.width != width:
         from PIL import Image

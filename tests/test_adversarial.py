@@ -453,3 +453,21 @@ def test_the_robust_networks_gradients_follow_the_strokes(digit_pair):
     maps = {"standard": as_pictures(standard), "robust": as_pictures(robust)}
     assert knn(maps["robust"]) > knn(maps["standard"]) + 0.08, {k: knn(v) for k, v in maps.items()}
     assert ink(maps["robust"]) > ink(maps["standard"]) + 0.05, {k: ink(v) for k, v in maps.items()}
+
+
+def test_class_visualizations_of_both_digit_networks_read_as_their_digit(digit_pair):
+    """Notebook 10, section 8: from grey noise, with no regularizer, each network's drawing of every digit is
+    read as that digit by the *other* network (at 28 pixels even the standard network's patterns have the
+    digit's coarse shape; the notebook says so, and the sharper test is the targeted one above)."""
+    import functools
+
+    from course_utils import ascent, param
+    from course_utils import objectives as O
+
+    _, standard, robust = digit_pair
+    grey = functools.partial(param.noise, channels=1)
+    drawn = {name: torch.cat([ascent.visualize(m, O.class_logit(c), size=28, steps=150, lr=0.02, seed=1,
+                                               optimizer="normalized", param=grey, progress=False, **ascent.NONE)
+                              for c in range(10)]) for name, m in [("standard", standard), ("robust", robust)]}
+    assert float((adv.top1(standard, drawn["robust"]) == torch.arange(10)).float().mean()) >= 0.9
+    assert float((adv.top1(robust, drawn["standard"]) == torch.arange(10)).float().mean()) >= 0.8

@@ -155,3 +155,88 @@ def test_channel_visualization_leaves_clipping_off_unless_asked():
                                             l2=0, **FAST)
     clipped = ascent.channel_visualization(net, "conv2", 1, size=32, steps=6, clip_pixels=50, **FAST)
     assert torch.equal(default, explicit) and not torch.equal(default, clipped)
+
+
+# ---------------------------------------------------------------- units, diversity, interpolation (#18)
+
+def test_a_neuron_moves_only_the_pixels_in_its_receptive_field():
+    from course_utils.receptive_fields import receptive_field
+
+    net = tiny_cnn()
+    size = 24
+    unit = ascent.unit(net, "conv2", 1, "neuron")
+    x = ascent.visualize(net, unit, size=size, steps=5, seed=3, **ascent.NONE, **FAST)  # no jitter, no blur
+    start = P.noise(size, 3).image()
+    out_hw = net.conv2(net.relu1(net.conv1(start))).shape[-1]
+    top, left, bottom, right = receptive_field(net, "conv2", size).box(out_hw // 2, out_hw // 2)
+    inside = torch.zeros(size, size, dtype=torch.bool)
+    inside[max(top, 0):bottom, max(left, 0):right] = True
+    moved = (x - start).abs().amax(1)[0] > 1e-6
+    assert moved[inside].float().mean() > 0.5 and not moved[~inside].any()
+    assert evaluate(net, unit, x) > evaluate(net, unit, start)
+
+
+def test_unit_checks_its_kind_layer_and_channel(model):
+    assert ascent.unit(model, "blocks.2", 3).name == "blocks.2:3"
+    with pytest.raises(ValueError, match="'channel' or 'neuron'"):
+        ascent.unit(model, "blocks.2", 3, "pixel")
+    with pytest.raises(ValueError, match="has 24 channels"):
+        ascent.unit(model, "blocks.2", 24, "neuron")
+
+
+def test_diversity_draws_different_images_that_still_drive_the_unit(model):
+    """Notebook 05's diversity row: four images of blocks.10:84 in Fourier space. With the diversity term they
+    are far apart in the features of a network that took no part (Lite1), and each still drives the unit to
+    at least 0.8 of the single image's value."""
+    import course_utils as cu
+    from course_utils import embeddings
+    from course_utils.layers import feature_vectors
+
+    judge = cu.load_model("efficientnet_lite1")
+    unit = O.channel("blocks.10", 84)
+    settings = dict(size=112, steps=96, param=P.fourier, lr=0.1, **ascent.UNIT, **FAST)
+    single = evaluate(model, unit, ascent.visualize(model, unit, **settings))
+    plain = ascent.visualize(model, unit, batch=4, **settings)
+    diverse = ascent.visualize(model, unit - 3 * O.diversity("blocks.10"), batch=4, **settings)
+    spread = {name: embeddings.pairwise_distance(feature_vectors(judge, x, "head.act"))
+              for name, x in [("plain", plain), ("diverse", diverse)]}
+    assert spread["diverse"] > 2 * spread["plain"], spread
+    assert min(evaluate(model, unit, diverse, each=True)) >= 0.8 * single
+
+
+def test_interpolation_walks_from_one_unit_to_the_other(model):
+    a, b = O.channel("blocks.10", 36), O.channel("blocks.10", 66)
+    x = ascent.visualize(model, O.interpolate(a, b, 5), size=64, steps=30, batch=5, param=P.fourier, lr=0.1,
+                         **ascent.UNIT, **FAST)
+    va, vb = evaluate(model, a, x, each=True), evaluate(model, b, x, each=True)
+    assert va[0] > va[-1] and vb[-1] > vb[0]  # the first image is about a, the last about b
+    assert va[0] - vb[0] > va[-1] - vb[-1]
+
+
+def test_the_feature_visualization_panel_runs_every_kind(model, monkeypatch, capsys):
+    """Outside a kernel the panel's output goes to stdout; what it draws is recorded from panels.show."""
+    from course_utils import panels
+
+    boxes, drawn = [], []
+    real = panels.run_panel
+    monkeypatch.setattr(panels, "run_panel", lambda *a, **k: boxes.append(real(*a, **k)))
+    monkeypatch.setattr(panels, "show", lambda images, titles, **k: drawn.append((len(images), titles)))
+    panels.feature_visualization(model)
+    box = boxes[0]
+    controls = {c.description: c for c in box.children[0].children}
+    run = box.children[1].children[0].click
+    assert drawn[-1][0] == 1 and drawn[-1][1][0].startswith("flamingo")  # it ran once: the class default
+    assert controls["L2 weight"].value == ascent.REGULARIZERS["l2"]  # a class: the class defaults
+    controls["visualize"].value = "neuron"
+    assert controls["L2 weight"].value == 0 and controls["clip pixels %"].value == 0  # a unit: UNIT's
+    for name, value in [("optimize", "Fourier"), ("images", 2), ("diversity", 3.0), ("steps", 10), ("size px", 64)]:
+        controls[name].value = value
+    run()
+    assert drawn[-1] == (2, ["blocks.6, neuron 0"] * 2)
+    controls["layer"].value = "blocks.2"
+    controls["channel"].value = 30
+    capsys.readouterr()
+    run()
+    assert "has 24 channels" in capsys.readouterr().out and len(drawn) == 2  # a clear message, no figure
+    controls["visualize"].value = "class"
+    assert controls["L2 weight"].value == ascent.REGULARIZERS["l2"]

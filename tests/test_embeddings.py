@@ -65,3 +65,21 @@ def test_knn_predict_takes_the_majority_of_the_k_nearest():
     assert knn_predict(queries, points, labels, k=3).tolist() == [0, 2]
     assert knn_predict(queries, points, labels, k=1).tolist() == [0, 2]
     assert knn_predict(torch.tensor([[0.1, 0.9]]), points, labels, k=1).tolist() == [1]
+
+
+def test_pairwise_distance_by_hand_and_against_scikit_learn():
+    from sklearn.metrics import pairwise_distances
+
+    from course_utils.embeddings import pairwise_distance
+
+    # three vectors: (1,0), (0,1), (1,1): cosine distances 1, 1 - 1/sqrt2, 1 - 1/sqrt2
+    p = torch.tensor([[1.0, 0], [0, 1], [1, 1]])
+    assert pairwise_distance(p) == pytest.approx((1 + 2 * (1 - 2 ** -0.5)) / 3)
+    assert pairwise_distance(p, "euclidean") == pytest.approx((2 ** 0.5 + 1 + 1) / 3)
+    assert pairwise_distance(torch.ones(4, 5)) == pytest.approx(0.0, abs=1e-12)  # copies: no spread
+    x = torch.randn(6, 7, generator=torch.Generator().manual_seed(0))
+    for metric in ["cosine", "euclidean"]:
+        d = pairwise_distances(x.numpy().astype(float), metric=metric)
+        assert pairwise_distance(x, metric) == pytest.approx(d.sum() / 30, rel=1e-9)
+    with pytest.raises(ValueError, match="at least 2"):
+        pairwise_distance(torch.ones(1, 3))

@@ -341,3 +341,13 @@ def test_diversity_makes_a_batch_differ_and_batches_optimize_together():
     with torch.no_grad():
         sim = lambda x: float(O.gram_similarity(net.relu2(net.conv2(net.relu1(net.conv1(x))))))  # noqa: E731
     assert sim(apart) < sim(same)
+
+
+def test_evaluate_each_image_of_a_batch_alone():
+    model = _tiny_cnn(0, 10)
+    x = noise_image(16, seed=0, batch=3, std=0.2)
+    objective = O.class_logit(3) + O.channel("conv1", 1) - 0.5 * O.l2()
+    each = evaluate(model, objective, x, each=True)
+    assert each == pytest.approx([evaluate(model, objective, x[k:k + 1]) for k in range(3)], rel=1e-5)
+    assert evaluate(model, objective, x) == pytest.approx(sum(each) / 3, rel=1e-5)  # the batch: their mean
+    assert len(set(round(v, 4) for v in each)) == 3  # and they do differ
