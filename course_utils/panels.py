@@ -382,6 +382,25 @@ def fast_style(stylizers):
     live_panel(update, controls)
 
 
+def style_blend(net):
+    """09: a network of several styles, two of them blended live by interpolating their instance-norm scales
+    and shifts (Dumoulin et al. 2017): `fast_style.stylize(net, x, style={a: 1 - t, b: t})`."""
+    controls = {
+        "a": w.Dropdown(options=net.styles, value=net.styles[0], description="style A"),
+        "b": w.Dropdown(options=net.styles, value=net.styles[1], description="style B"),
+        "t": w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="A -> B"),
+        "photo": w.Dropdown(options=list(PHOTOS), value="china", description="photo"),
+        "size": w.IntSlider(value=224, min=96, max=448, step=32, description="size"),
+    }
+
+    def update(a, b, t, photo, size):
+        x = as_batch(shorter_side(load_image(photo), size))
+        y = fs.stylize(net, x, style={a: 1.0} if a == b else {a: 1 - t, b: t})
+        show([x, y], [photo, f"{1 - t:.2f} x {a} + {t:.2f} x {b}" if a != b else a], size=4.2)
+
+    live_panel(update, controls)
+
+
 # ---------------------------------------------------------------- 10
 
 def attack(model):

@@ -1,8 +1,9 @@
 """`make bench`: time every notebook and the course's expensive functions; print one table.
 
 Budgets come from the issues (2 CPU cores). Each scripts/bench_<topic>.py adds rows through a list
-BENCHES = [(what, budget_seconds_or_None, function)], where the function returns the measured
-seconds, or (seconds, note) to print a rate or a ratio beside it.
+BENCHES = [(what, budget_or_None, function)], where the function returns the measured
+seconds, or (seconds, note) to print a rate or a ratio beside it, or (value, note, unit) for a figure
+that is not a time (a share in %, a size in MB), with its budget in that unit.
 
     python scripts/bench.py                 # everything
     python scripts/bench.py --no-notebooks  # functions only
@@ -19,7 +20,7 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK_BUDGETS = {"00": 30, "01": 90, "02": 90, "03": 90, "04": 90, "05": 120, "06": 120,
-                    "07": 120, "08": 150, "09": 120, "10": 90}
+                    "07": 120, "08": 150, "09": 120, "10": 120}
 
 
 def time_notebook(path):
@@ -48,10 +49,11 @@ def main():
     torch.set_num_threads(os.cpu_count() or 1)
     rows = []
 
-    def add(what, seconds, budget, note=""):
-        ok = "" if budget is None else ("ok" if seconds <= budget else "OVER")
-        rows.append((what, f"{seconds:8.2f} s", "" if budget is None else f"{budget:6.0f} s", ok, note))
-        print(f"  {what}: {seconds:.2f} s {note}", file=sys.stderr, flush=True)
+    def add(what, value, budget, note="", unit="s"):
+        ok = "" if budget is None else ("ok" if value <= budget else "OVER")
+        rows.append((what, f"{value:8.2f} {unit}", "" if budget is None else f"{budget:6.{0 if unit == 's' else 1}f} {unit}",
+                     ok, note))
+        print(f"  {what}: {value:.2f} {unit} {note}", file=sys.stderr, flush=True)
 
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     for path in sorted(glob.glob(os.path.join(ROOT, "scripts", "bench_*.py"))):
@@ -62,8 +64,8 @@ def main():
             if args.only and args.only not in what:
                 continue
             out = fn()
-            seconds, note = out if isinstance(out, tuple) else (out, "")
-            add(what, seconds, budget, note)
+            add(what, *(out if isinstance(out, tuple) else (out,))[:1], budget,
+                *(out[1:] if isinstance(out, tuple) else ()))
     if not args.no_notebooks:
         for path in sorted(glob.glob(os.path.join(ROOT, "notebooks", "[0-9]*.ipynb"))):
             name = os.path.basename(path)

@@ -1,4 +1,6 @@
 """Fast neural style (course_utils.fast_style): the network, instance norm, the loss, training, weights."""
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -64,7 +66,7 @@ def test_network_sizes_are_those_of_the_docstring():
 
 
 def test_unknown_norm_is_a_clear_error():
-    with pytest.raises(ValueError, match="'instance' or 'batch'"):
+    with pytest.raises(ValueError, match="'instance', 'batch' or 'conditional'"):
         fs.TransformerNet(norm="layer")
 
 
@@ -87,11 +89,41 @@ def test_perceptual_terms_against_a_hand_worked_example():
     grams = {"s": torch.full((1, 1, 1), 2.0)}  # the output's Gram is 1: (1 - 2)^2 / 2^2 = 0.25
     img = torch.zeros(1, 1, 3, 3)
     img[..., 1, 1] = 1.0  # TV: dx^2 + dy^2 at the 2x2 top-left positions is 0, 1, 1, 1+1: mean 1
-    t = fs.perceptual_terms(out, content, grams, img, "c", {"content": 1.0, "style": 10.0, "tv": 2.0})
+    t = fs.perceptual_terms(out, content, grams, img, "c", {"content": 1.0, "style": 10.0, "tv": 2.0, "range": 0.0})
     assert float(t["content"]) == pytest.approx(1.0)
     assert float(t["style"]) == pytest.approx(0.25)
     assert float(t["tv"]) == pytest.approx(1.0)
     assert float(t["total"]) == pytest.approx(1.0 + 2.5 + 2.0)
+
+
+def test_range_penalty_by_hand():
+    # logit(0.5) = 0 and logit(0.99) = Z_MAX: inside the range, no penalty; logit(y) = Z_MAX + 2 costs 2^2
+    y = torch.tensor([0.5, 0.99, 0.01, float(torch.sigmoid(torch.tensor(fs.Z_MAX + 2.0)))]).view(1, 1, 2, 2)
+    assert fs.Z_MAX == pytest.approx(math.log(99))
+    assert float(fs.range_penalty(y)) == pytest.approx(4.0 / 4, rel=1e-4)
+    assert float(fs.range_penalty(1 - y)) == pytest.approx(1.0, rel=1e-4)  # symmetric: dark as bright
+
+
+def test_range_penalty_gradient_matches_finite_differences():
+    torch.manual_seed(1)
+    y = torch.rand(1, 3, 8, 8, dtype=torch.double).mul(0.998).add(0.001).requires_grad_(True)  # some beyond 1%..99%
+    fs.range_penalty(y).backward()
+    d = torch.randn_like(y)
+    with torch.no_grad():
+        numeric = (fs.range_penalty(y + 1e-7 * d) - fs.range_penalty(y - 1e-7 * d)) / 2e-7
+    assert float(numeric) != 0 and float((y.grad * d).sum()) == pytest.approx(float(numeric), rel=1e-4)
+
+
+def test_saturation_counts_new_saturated_pixels_only():
+    photo = torch.full((1, 3, 2, 5), 0.5)
+    photo[..., 0, 0] = 1.0  # already saturated in the photo: not the network's doing
+    out = photo.clone()
+    out[..., 0, 0] = 1.0
+    out[0, 2, 1, :2] = 0.0  # two new pixels with their blue channel at 0
+    out[0, 0, 1, 2] = 254.4 / 255  # rounds to 254: not saturated
+    out[0, 1, 1, 3] = 254.6 / 255  # rounds to 255: saturated
+    assert fs.saturation(photo, out) == pytest.approx(3 / 10)
+    assert fs.saturation(photo, photo) == 0.0
 
 
 def test_perceptual_terms_are_batch_means_of_the_single_image_terms():
@@ -123,12 +155,13 @@ def test_perceptual_loss_gradient_matches_finite_differences(lossnet):
         grams = {l: g.double() for l, g in net.grams(torch.rand(1, 3, 32, 32, dtype=torch.double)).items()}
         for key in ("content", "style", "total"):
             y.grad = None
-            fs.perceptual_loss(net, y, x, grams)[key].backward()
+            no_range = {"range": 0.0}  # y leaves [0, 1] here: range_penalty's clamp is tested on its own above
+            fs.perceptual_loss(net, y, x, grams, no_range)[key].backward()
             d = torch.randn_like(x)
             eps = 1e-5
             with torch.no_grad():
-                plus = fs.perceptual_loss(net, y + eps * d, x, grams)[key]
-                minus = fs.perceptual_loss(net, y - eps * d, x, grams)[key]
+                plus = fs.perceptual_loss(net, y + eps * d, x, grams, no_range)[key]
+                minus = fs.perceptual_loss(net, y - eps * d, x, grams, no_range)[key]
             numeric = float((plus - minus) / (2 * eps))
             assert abs(numeric) > 1e-6, key
             assert float((y.grad * d).sum()) == pytest.approx(numeric, rel=2e-3), key  # ReLU6 kinks
@@ -252,15 +285,100 @@ def test_exercise_check_catches_batch_norm_instead_of_instance_norm():
 
 
 def test_train_command_writes_weights_loss_curve_and_preview(tmp_path, monkeypatch):
-    out = tmp_path / "tiny.pt"
+    out = tmp_path / "new_folder" / "tiny.pt"  # a folder that does not exist yet: the previews go there too
     fs.main(["train", "--style", "embers", "--steps", "3", "--size", "32", "--batch", "1", "--width", "4",
              "--blocks", "1", "--preview-every", "2", "--out", str(out)])
-    assert out.exists() and (tmp_path / "tiny_loss.png").exists() and (tmp_path / "tiny_preview.png").exists()
+    assert out.exists() and (out.parent / "tiny_loss.png").exists() and (out.parent / "tiny_preview.png").exists()
     net = fs.load_stylizer(out)
     assert net.meta["command"].endswith(f"--out {out}") and len(net.meta["history"]) == 3
+
+
+def test_train_command_with_several_styles_trains_one_conditional_network(tmp_path):
+    out = tmp_path / "two.pt"
+    fs.main(["train", "--style", "embers", "--style", "kandinsky", "--steps", "2", "--size", "32", "--batch", "1",
+             "--width", "4", "--blocks", "1", "--preview-every", "0", "--out", str(out)])
+    net = fs.load_stylizer(out)
+    assert net.styles == ["embers", "kandinsky"] and "--style embers --style kandinsky" in net.meta["command"]
 
 
 def test_train_command_bad_style_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         fs.main(["train", "--style", "no_such_picture.png", "--out", str(tmp_path / "x.pt"), "--steps", "1"])
     assert "no_such_picture.png" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- one network, several styles (Dumoulin et al.)
+
+def test_conditional_instance_norm_by_hand():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 4, 5) * 3 + 1
+    gammas, betas = torch.randn(4, 3), torch.randn(4, 3)
+    normed = fs.instance_norm(x)
+    for k in range(4):  # a one-hot mix is instance norm with that style's scale and shift
+        y = fs.conditional_instance_norm(x, gammas, betas, F.one_hot(torch.tensor(k), 4).float())
+        assert torch.allclose(y, normed * gammas[k].view(1, 3, 1, 1) + betas[k].view(1, 3, 1, 1), atol=1e-5)
+    # a blend of two styles blends their parameters: for a fixed x, the output is the same blend
+    mix = torch.tensor([0.25, 0.0, 0.75, 0.0])
+    a, b = (fs.conditional_instance_norm(x, gammas, betas, F.one_hot(torch.tensor(k), 4).float()) for k in (0, 2))
+    assert torch.allclose(fs.conditional_instance_norm(x, gammas, betas, mix), 0.25 * a + 0.75 * b, atol=1e-5)
+    # one mix per image
+    per_image = fs.conditional_instance_norm(x, gammas, betas, torch.stack([mix, F.one_hot(torch.tensor(1), 4).float()]))
+    assert torch.allclose(per_image[1], normed[1] * gammas[1].view(3, 1, 1) + betas[1].view(3, 1, 1), atol=1e-5)
+
+
+def test_a_conditional_network_shares_everything_but_its_norms():
+    names = ["strokes", "embers", "kandinsky", "mondrian"]
+    one, many = fs.TransformerNet(8, 1), fs.TransformerNet(8, 1, "conditional", names)
+    norm_params = sum(p.numel() for m in one.modules() if isinstance(m, fs.InstanceNorm) for p in m.parameters())
+    assert count_parameters(many) == count_parameters(one) + (len(names) - 1) * norm_params
+    assert count_parameters(many) < 1.2 * count_parameters(one) < 4 * count_parameters(one)  # not N networks
+    many.eval()
+    x = torch.rand(1, 3, 20, 24)
+    with torch.no_grad():  # make the styles differ
+        for m in many.modules():
+            if isinstance(m, fs.ConditionalInstanceNorm):
+                m.weight.add_(torch.randn_like(m.weight))
+        by_name, by_index, by_dict = many(x, "embers"), many(x, 1), many(x, {"embers": 1.0})
+        assert torch.equal(by_name, by_index) and torch.equal(by_name, by_dict)
+        assert not torch.allclose(many(x, 0), by_name)
+        assert by_name.shape == x.shape and 0 < float(by_name.min()) and float(by_name.max()) < 1
+    for bad, words in [(None, "needs style="), ("embres", "Did you mean 'embers'"), (7, "out of range"),
+                       ([0.5, 0.5], "need 4 numbers")]:
+        with pytest.raises(ValueError, match=words):
+            many(x, bad)
+    with pytest.raises(ValueError, match="one style"):
+        one(x, "embers")
+    with pytest.raises(ValueError, match="style names"):
+        fs.TransformerNet(8, 1, "conditional")
+
+
+def test_training_several_styles_takes_turns_and_saves_the_names(lossnet, tmp_path):
+    history = []
+    net = fs.train(lossnet, ["strokes", "embers"], steps=4, size=32, batch=1, width=4, blocks=1, progress=False,
+                   history=history)
+    assert net.styles == ["strokes", "embers"] and [h["style_index"] for h in history] == [0, 1, 0, 1]
+    for m in net.modules():  # each style's row of scale and shift was trained
+        if isinstance(m, fs.ConditionalInstanceNorm):
+            assert (m.weight != 1).any(1).all()
+    back = fs.load_stylizer(fs.save_stylizer(net, tmp_path / "two.pt"))
+    x = torch.rand(1, 3, 16, 16)
+    assert back.styles == net.styles and torch.equal(back(x, "embers"), net(x, "embers"))
+    assert torch.equal(fs.stylize(back, x, style="embers"), net(x, "embers"))
+    with pytest.raises(ValueError, match="must differ"):
+        fs.train(lossnet, ["strokes", "strokes"], steps=1, size=32, progress=False)
+
+
+def test_the_shipped_networks_paint_no_saturated_patches():
+    """Issue #18: on the held-out photos, at most 1% of pixels with a colour channel at 0 or 255 that the photo
+    does not have, for every shipped style (the networks of one style and the four-style network)."""
+    from course_utils.images import load_image, shorter_side
+
+    nets = {name: (fs.load_stylizer(name), None) for name in fs.pretrained_styles()}
+    multi = fs.load_stylizer("paintings")
+    nets.update({f"paintings: {s}": (multi, s) for s in multi.styles})
+    assert len(nets) >= 3 + 4
+    for label, (net, style) in nets.items():
+        for photo in fs.HELD_OUT:
+            x = fs.as_batch(shorter_side(load_image(photo), 256))
+            share = fs.saturation(x, fs.stylize(net, x, style=style))
+            assert share <= 0.01, (label, photo, share)

@@ -110,11 +110,13 @@ def test_a_wheel_holds_the_exercises_and_the_trained_styles(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "course_utils/exercises/nb00_start_here.py" in names and "course_utils/grader.py" in names
     assert {f"course_utils/data/fast_style/{s}.pt" for s in ("strokes", "embers", "kandinsky")} <= set(names)
+    assert "course_utils/data/fast_style/multi/paintings.pt" in names
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"),
                     str(wheel)], check=True, capture_output=True, timeout=600)
     code = ("import course_utils, sys; from course_utils import fast_style, grading\n"
             "assert course_utils.__file__.startswith(sys.argv[1]), course_utils.__file__\n"
-            "print(len(grading.exercises()), sorted(fast_style.pretrained_styles()))")
+            "print(len(grading.exercises()), fast_style.load_stylizer('paintings').styles and "
+            "sorted(fast_style.pretrained_styles()))")
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "site")], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)

@@ -1,7 +1,9 @@
-"""Exercises of 09_fast_style: instance normalization; the perceptual loss of one batch."""
+"""Exercises of 09_fast_style: instance normalization; the perceptual loss of one batch; conditional
+instance normalization."""
+import numpy as np
 import torch
 
-from ..fast_style import instance_norm, perceptual_terms
+from ..fast_style import conditional_instance_norm, instance_norm, perceptual_terms
 from ..grading import Case, register
 from ..style import gram_matrix
 
@@ -35,5 +37,31 @@ def _loss_cases(rng):
 
 
 register("09.instance_norm", instance_norm, _norm_cases)
-register("09.perceptual_loss", lambda *a, **k: float(perceptual_terms(*a, **k)["total"]), _loss_cases,
-         source=perceptual_terms)
+def _johnson_loss(out_features, content_features, style_grams, outputs, content_layer, weights=None):
+    """Johnson et al.'s three terms: the course's training adds a `range` term, which the exercise leaves out."""
+    weights = {**(weights or {}), "range": 0.0}
+    return float(perceptual_terms(out_features, content_features, style_grams, outputs, content_layer, weights)["total"])
+
+
+register("09.perceptual_loss", _johnson_loss, _loss_cases, source=perceptual_terms)
+
+
+def _conditional_cases(rng):
+    cases = []
+    for n, c, s in [(1, 3, 2), (2, 4, 4), (3, 2, 5)]:
+        x = _tensor(rng, n, c, 5, 4, scale=2.0, shift=1.0)
+        gammas, betas = _tensor(rng, s, c, shift=1.0), _tensor(rng, s, c)
+        k = int(rng.integers(s))
+        one_hot = torch.zeros(s)
+        one_hot[k] = 1.0
+        cases.append(Case(f"{n} image(s), {c} channels, {s} styles, style {k} alone", (x, gammas, betas, one_hot)))
+    x, gammas, betas = _tensor(rng, 2, 3, 4, 4), _tensor(rng, 4, 3, shift=1.0), _tensor(rng, 4, 3)
+    cases.append(Case("a blend of styles 0 and 2 (weights 0.3 and 0.7)", (x, gammas, betas,
+                                                                       torch.tensor([0.3, 0.0, 0.7, 0.0]))))
+    mix = torch.from_numpy(rng.dirichlet(np.ones(4), size=2)).float()
+    cases.append(Case("one blend per image: mix of shape (N, S)", (x, gammas, betas, mix)))
+    cases.append(Case("eps=0.1", (x, gammas, betas, torch.tensor([0.0, 1.0, 0.0, 0.0])), {"eps": 0.1}))
+    return cases
+
+
+register("09.conditional_instance_norm", conditional_instance_norm, _conditional_cases)
