@@ -14,6 +14,9 @@ How a notebook is graded (`grade`):
    or patches is a verdict; cases that differ from the grader's own are reported as tampering.
 4. A submission that uses the reference implementation, or touches the grading code, is flagged
    in the table for the instructor to review.
+5. Written questions (a markdown answer cell marked "written question `<id>`", the model answer in its
+   solution region) are not scored by a machine: their rows say "to read", and written_answers.html,
+   beside the CSV, lists each question with its model answer and every student's answer.
 
 Command line (also behind ``make assignments`` and ``make grade``)::
 
@@ -42,7 +45,7 @@ import time
 import numpy as np
 
 from . import sandbox
-from .grading import BEGIN, CRASHED, END, FAILED, NOT_ATTEMPTED, PASSED, TIMED_OUT, compare, exercise
+from .grading import BEGIN, CRASHED, END, FAILED, NOT_ATTEMPTED, PASSED, TIMED_OUT, exercise
 from .plain_data import fingerprint, from_plain, to_plain
 
 NOT_SUBMITTED = "not submitted"
@@ -56,6 +59,11 @@ def _source(cell) -> str:
 # ---------------------------------------------------------------- nbgrader metadata
 
 _CHECK = re.compile(r"""(?<![\w.])check\(\s*["']([\w.\-]+)["']\s*,\s*([A-Za-z_]\w*)""")
+# A written question's answer cell: a markdown cell with this marker and a BEGIN/END SOLUTION region holding
+# the model answer (the student sees nbgrader's "YOUR ANSWER HERE" in its place).
+_WRITTEN = re.compile(r"written question `([\w.\-]+)`")
+ANSWER_STUB = "YOUR ANSWER HERE"
+TO_READ = "to read"  # a written answer waits for a person
 
 
 def _grade_id(exercise_id: str) -> str:
@@ -72,6 +80,16 @@ def nbgrader_metadata(nb: dict, points: int = 1) -> dict:
     nb = copy.deepcopy(nb)
     cells = nb["cells"]
     for i, cell in enumerate(cells):
+        if cell["cell_type"] == "markdown" and BEGIN in _source(cell):
+            written = _WRITTEN.findall(_source(cell))
+            if not written:
+                raise ValueError(f"markdown cell {i} has a solution region but no 'written question `<id>`' marker")
+            meta = cell.setdefault("metadata", {})
+            old = meta.get("nbgrader", {})
+            meta["nbgrader"] = {"grade": True, "grade_id": _grade_id(written[0]), "locked": False,
+                                "points": old.get("points", points), "schema_version": 3, "solution": True,
+                                "task": False}
+            continue
         if cell["cell_type"] != "code":
             continue
         src = _source(cell)
@@ -104,6 +122,34 @@ def graded_exercises(nb: dict) -> list[dict]:
                 points = cell.get("metadata", {}).get("nbgrader", {}).get("points", 1)
                 out.append({"id": ex_id, "function": fn, "points": points})
     return out
+
+
+def written_questions(nb: dict) -> list[dict]:
+    """[{"id", "points", "question", "model_answer"}] of a source notebook's written questions, in order.
+    The question is the markdown cell before the answer cell."""
+    out = []
+    for i, cell in enumerate(nb["cells"]):
+        src = _source(cell)
+        if cell["cell_type"] != "markdown" or BEGIN not in src or not _WRITTEN.findall(src):
+            continue
+        before = nb["cells"][i - 1] if i else None
+        question = _source(before) if before is not None and before["cell_type"] == "markdown" else ""
+        model = src[src.index(BEGIN) + len(BEGIN):src.index(END)].strip() if END in src else ""
+        out.append({"id": _WRITTEN.findall(src)[0], "points": cell.get("metadata", {}).get("nbgrader", {}).get("points", 1),
+                    "question": question.strip(), "model_answer": model})
+    return out
+
+
+def written_answer(nb: dict, question_id: str) -> str | None:
+    """The text of a submission's answer to a written question (its marker line removed); None when the
+    answer cell is gone; "" when it holds only the stub."""
+    for cell in nb.get("cells", []):
+        src = _source(cell)
+        if cell.get("cell_type") == "markdown" and question_id in _WRITTEN.findall(src):
+            lines = [ln for ln in src.splitlines() if not _WRITTEN.search(ln)]
+            text = "\n".join(lines).strip()
+            return "" if text.replace(ANSWER_STUB, "").strip() == "" else text
+    return None
 
 
 # ---------------------------------------------------------------- student versions
@@ -142,13 +188,29 @@ def student_version(nb: dict) -> dict:
     """A copy of a notebook (as JSON dict) with solutions removed and outputs cleared."""
     nb = copy.deepcopy(nb)
     for cell in nb["cells"]:
+        src = _source(cell)
+        if cell["cell_type"] == "markdown" and BEGIN in src:
+            cell["source"] = strip_answer(src)
         if cell["cell_type"] != "code":
             continue
-        src = _source(cell)
         if BEGIN in src:
             cell["source"] = strip_solutions(src)
         cell["outputs"], cell["execution_count"] = [], None
     return nb
+
+
+def strip_answer(source: str) -> str:
+    """A written answer's cell with its model answer replaced by the stub, as nbgrader does."""
+    out, inside = [], False
+    for line in source.splitlines():
+        if line.strip().startswith(BEGIN):
+            out.append(ANSWER_STUB)
+            inside = True
+        elif line.strip().startswith(END):
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
 
 
 def _read(path) -> dict:
@@ -259,6 +321,7 @@ def judge(ex_id: str, seed: int, answer: dict) -> tuple[str, str, list[str]]:
     if "no_answer" in answer:
         return FAILED, f"the kernel gave no answer ({answer['no_answer']})", flags + ["no answer from the kernel"]
     expected = _reference(ex_id, seed)
+    cases = ex.cases(np.random.default_rng(seed)) if ex.behaviour is not None else [None] * len(expected)
     got = answer.get("cases", [])
     for k, (description, inputs, kind, value) in enumerate(expected, 1):
         label = f"Case {k} of {len(expected)} ({description})"
@@ -277,7 +340,7 @@ def judge(ex_id: str, seed: int, answer: dict) -> tuple[str, str, list[str]]:
         if kind == "raised":
             return FAILED, f"{label}: expected {value.__name__}, but your function returned a value", flags
         gv = from_plain(g.get("value"))
-        msg = ex.compare(value, gv) if ex.compare else compare(value, gv, ex.atol, ex.rtol)
+        msg = ex.verdict(cases[k - 1], value, gv)
         if msg:
             return FAILED, f"{label}: {msg}", flags
     return PASSED, f"passed all {len(expected)} cases.", flags
@@ -398,6 +461,15 @@ def grade_notebook(path, source_nb: dict, student="student", seed=0, timeout=600
         rows.append({"student": student, "notebook": name, "exercise": ex["id"], "status": status,
                      "score": ex["points"] if status == PASSED else 0, "points": ex["points"],
                      "flags": "; ".join(flags), "message": message})
+    for q in written_questions(source_nb):
+        text = written_answer(submission, q["id"])
+        if not text:
+            status, message = NOT_ATTEMPTED, "no answer" if text == "" else "the answer cell was deleted"
+        else:
+            status = TO_READ
+            message = f"a written answer of {len(text.split())} words: a person grades it (written_answers.html)"
+        rows.append({"student": student, "notebook": name, "exercise": q["id"], "status": status, "score": 0,
+                     "points": q["points"], "flags": "", "message": message, "answer": text or ""})
     return note, rows
 
 
@@ -422,7 +494,7 @@ def grade(submissions_dir, source_dir="notebooks", out_csv=None, timeout=600, jo
     if not os.path.isdir(source_dir):
         raise SystemExit(f"no source notebooks in {source_dir!r}: pass --source, the instructor's notebooks folder")
     sources = {n: _read(os.path.join(source_dir, n)) for n in sorted(os.listdir(source_dir)) if n.endswith(".ipynb")}
-    sources = {n: nb for n, nb in sources.items() if graded_exercises(nb)}
+    sources = {n: nb for n, nb in sources.items() if graded_exercises(nb) or written_questions(nb)}
     students = sorted(d for d in os.listdir(submissions_dir) if os.path.isdir(os.path.join(submissions_dir, d)))
     if not students:
         raise SystemExit(f"{submissions_dir} holds no student folders (expected SUBMISSIONS/<student>/<notebook>.ipynb)")
@@ -445,7 +517,7 @@ def grade(submissions_dir, source_dir="notebooks", out_csv=None, timeout=600, jo
         if name not in found[student]:
             rows = [{"student": student, "notebook": name, "exercise": ex["id"], "status": NOT_SUBMITTED, "score": 0,
                      "points": ex["points"], "flags": "", "message": "no such notebook in the student's folder"}
-                    for ex in graded_exercises(sources[name])]
+                    for ex in graded_exercises(sources[name]) + written_questions(sources[name])]
             return task, "", rows, 0.0
         t0 = time.monotonic()
         note, rows = grade_notebook(found[student][name], sources[name], student, _seed_for(run_seed, student, name),
@@ -466,9 +538,11 @@ def grade(submissions_dir, source_dir="notebooks", out_csv=None, timeout=600, jo
     if out_csv:
         os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
         with open(out_csv, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=FIELDS + ["seed"])
+            w = csv.DictWriter(f, fieldnames=FIELDS + ["seed"], extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
+        if any(r["status"] == TO_READ for r in rows):
+            write_written(rows, sources, os.path.join(os.path.dirname(os.path.abspath(out_csv)), "written_answers.html"))
     if feedback_dir:
         write_feedback(rows, notes, feedback_dir)
     print(format_table(rows))
@@ -490,7 +564,8 @@ def format_table(rows) -> str:
     return "\n".join(out)
 
 
-_MARK = {PASSED: ("\u2713", "#1e7b34"), FAILED: ("\u2717", "#b3261e"), NOT_ATTEMPTED: ("\u270e", "#8a6d00"),
+_MARK = {TO_READ: ("\u2709", "#1f4e9b"), PASSED: ("\u2713", "#1e7b34"), FAILED: ("\u2717", "#b3261e"),
+         NOT_ATTEMPTED: ("\u270e", "#8a6d00"),
          CRASHED: ("\u2717", "#b3261e"), TIMED_OUT: ("\u29d6", "#b3261e"), NOT_SUBMITTED: ("\u2013", "#666")}
 
 
@@ -522,6 +597,30 @@ def write_feedback(rows, notes, folder) -> list[str]:
             f.write("\n".join(parts) + "\n")
         paths.append(path)
     return paths
+
+
+def write_written(rows, sources, path) -> str:
+    """One HTML page for the person who reads the written answers: per question, the question, the model
+    answer, then every student's answer (those to read), so that one question is marked across the class."""
+    parts = ["<!doctype html><meta charset='utf-8'><title>Written answers</title>",
+             "<style>body{font-family:sans-serif;max-width:900px;margin:2em auto}.model{background:#eef6ee;"
+             "padding:8px}.answer{border-top:1px solid #ccc;padding:8px 0;white-space:pre-wrap}</style>",
+             "<h1>Written answers to read</h1>"]
+    for name, nb in sources.items():
+        for q in written_questions(nb):
+            mine = [r for r in rows if r["notebook"] == name and r["exercise"] == q["id"]]
+            if not mine:
+                continue
+            to_read = [r for r in mine if r["status"] == TO_READ]
+            parts.append(f"<h2>{html.escape(name)}: {html.escape(q['id'])} ({q['points']} point(s); "
+                         f"{len(to_read)} of {len(mine)} answered)</h2>")
+            parts.append(f"<div>{html.escape(q['question'])}</div>")
+            parts.append(f"<p><b>Model answer</b></p><div class='model'>{html.escape(q['model_answer'])}</div>")
+            for r in to_read:
+                parts.append(f"<div class='answer'><b>{html.escape(r['student'])}</b>\n{html.escape(r['answer'])}</div>")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(parts) + "\n")
+    return path
 
 
 def _size(text: str) -> int:

@@ -50,6 +50,15 @@ class Exercise:
     atol: float = 1e-5
     rtol: float = 1e-4
     source: Callable | None = None  # the course function the reference wraps (calling it counts as calling the reference)
+    # (case, expected, got) -> None or what is wrong: judges what the answer *does* (an optimization loop
+    # that reaches its goal), instead of comparing it with the reference's value
+    behaviour: Callable[[Case, Any, Any], str | None] | None = None
+
+    def verdict(self, case, expected, got) -> str | None:
+        """None when `got` is a right answer to `case`, else what is wrong."""
+        if self.behaviour is not None:
+            return self.behaviour(copy.deepcopy(case), expected, got)
+        return self.compare(expected, got) if self.compare else compare(expected, got, self.atol, self.rtol)
 
     @property
     def implementation(self) -> Callable:
@@ -79,13 +88,40 @@ class ExerciseFailed(AssertionError):
 _REGISTRY: dict[str, Exercise] = {}
 
 
-def register(id, reference, cases, compare=None, atol=1e-5, rtol=1e-4, source=None):
+def register(id, reference, cases, compare=None, atol=1e-5, rtol=1e-4, source=None, behaviour=None):
     """Add an exercise (the modules in course_utils/exercises/ call this).
 
     cases(rng) must depend on `rng` only (never on torch's global generator): the grader draws
     the same cases in its own process and in the student's kernel and compares them.
+    behaviour: judge the answer by what it does instead of by its value (`reaches`).
     """
-    _REGISTRY[id] = Exercise(id, reference, cases, compare, atol, rtol, source)
+    _REGISTRY[id] = Exercise(id, reference, cases, compare, atol, rtol, source, behaviour)
+
+
+def reaches(objective, start, share=0.5, bounds=(0.0, 1.0)):
+    """A behaviour check for an optimization loop: the answer must be shaped like the reference's, lie within
+    `bounds`, and raise objective(case, image) (higher is better) above objective(case, start(case)) by at
+    least `share` of what the reference's image gains. Any sound loop passes; one step, a wrong sign, a
+    missing regularizer or a result outside the pixel range does not."""
+    def behaviour(case, expected, got):
+        if not torch.is_tensor(got) and not isinstance(got, np.ndarray):
+            return f"result: expected an image tensor of shape {tuple(expected.shape)}, got {_short(got)}"
+        got = torch.as_tensor(np.asarray(got.detach().cpu() if torch.is_tensor(got) else got)).to(expected.dtype)
+        if tuple(got.shape) != tuple(expected.shape):
+            return f"result: expected shape {tuple(expected.shape)}, got shape {tuple(got.shape)}"
+        if not torch.isfinite(got).all():
+            return "result: the image holds NaN or infinite values"
+        if bounds is not None and (float(got.min()) < bounds[0] - 1e-6 or float(got.max()) > bounds[1] + 1e-6):
+            return (f"result: pixel values must stay within [{bounds[0]:g}, {bounds[1]:g}], got "
+                    f"[{float(got.min()):.4g}, {float(got.max()):.4g}]")
+        f0, fe, fg = (float(objective(case, t)) for t in (start(case), expected, got))
+        need = f0 + share * (fe - f0)
+        if not math.isfinite(fg) or fg < need:
+            return (f"the objective went from {f0:.4g} (the start) to {fg:.4g}; the reference reaches {fe:.4g}, "
+                    f"and at least {need:.4g} is needed")
+        return None
+
+    return behaviour
 
 
 def exercises() -> dict[str, Exercise]:
@@ -181,7 +217,7 @@ def run_cases(ex: Exercise, fn: Callable, seed: int = 0) -> CheckResult:
         if ref_error is not None:
             return CheckResult(ex.id, FAILED, f"{label}: expected {type(ref_error).__name__} ({ref_error}), "
                                               f"but your function returned {_short(got)}")
-        msg = ex.compare(expected, got) if ex.compare else compare(expected, got, ex.atol, ex.rtol)
+        msg = ex.verdict(case, expected, got)
         if msg:
             return CheckResult(ex.id, FAILED, f"{label}: {msg}")
     return CheckResult(ex.id, PASSED, f"passed all {len(cases)} cases.")

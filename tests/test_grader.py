@@ -44,7 +44,11 @@ def test_student_version_removes_solutions_and_nothing_else(path):
     n_regions = 0
     for a, b in zip(nb["cells"], student["cells"]):
         src_a, src_b = "".join(a["source"]), "".join(b["source"])
-        if "### BEGIN SOLUTION" in src_a:
+        if "### BEGIN SOLUTION" in src_a and a["cell_type"] == "markdown":  # a written question's answer cell
+            assert "### BEGIN SOLUTION" not in src_b and src_b.endswith(grader.ANSWER_STUB)
+            model = src_a.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0].strip()
+            assert model and model not in src_b and src_b.splitlines()[0] == src_a.splitlines()[0]
+        elif "### BEGIN SOLUTION" in src_a:
             n_regions += 1
             assert "### BEGIN SOLUTION" not in src_b and "raise NotImplementedError()" in src_b
             assert src_b.splitlines()[0] == src_a.splitlines()[0]  # the def line stays
@@ -66,7 +70,9 @@ def test_notebooks_carry_nbgrader_metadata(path):
     for cell in nb["cells"]:
         src = "".join(cell["source"])
         meta = cell.get("metadata", {}).get("nbgrader")
-        if "### BEGIN SOLUTION" in src:
+        if "### BEGIN SOLUTION" in src and cell["cell_type"] == "markdown":  # manually graded answer
+            assert meta["solution"] and meta["grade"] and meta["points"] >= 1 and not meta["locked"]
+        elif "### BEGIN SOLUTION" in src:
             assert meta["solution"] and not meta["grade"]
             assert "# HINT" not in src.split("### BEGIN SOLUTION")[1], "hints go above the solution (nbgrader drops the region)"
         elif meta:
@@ -343,8 +349,75 @@ def test_student_versions_of_every_notebook_run_to_the_end(tmp_path):
         (tmp_path / "subs" / "teacher" / name).write_text((ROOT / "notebooks" / name).read_text())
     rows = grader.grade(str(tmp_path / "subs"), str(ROOT / "notebooks"), None, timeout=900, jobs=2)
     student = [r for r in rows if r["student"] == "student"]
-    assert len(student) == sum(len(graded_exercises(_load(p))) for p in NOTEBOOKS)
+    assert len(student) == sum(len(graded_exercises(_load(p))) + len(grader.written_questions(_load(p)))
+                               for p in NOTEBOOKS)
     bad = [(r["notebook"], r["exercise"], r["status"], r["message"]) for r in student if r["status"] != "not attempted"]
     assert not bad
     teacher = [(r["exercise"], r["status"]) for r in rows if r["student"] == "teacher" and r["status"] != "not submitted"]
-    assert teacher == [("00.top_k", "passed"), ("04.guided_relu_backward", "passed"), ("04.grad_cam_from", "passed")]
+    assert teacher == [("00.top_k", "passed"), ("04.guided_relu_backward", "passed"), ("04.grad_cam_from", "passed"),
+                       ("04.zf_projection", "passed"), ("04.projection_without_pooling", "to read")]
+
+
+# ---------------------------------------------------------------- written questions
+
+WRITTEN_Q = "**Question.** Why is the sky blue?"
+WRITTEN_A = ("**Your answer** (written question `00.sky`):\n\n### BEGIN SOLUTION\nRayleigh scattering: blue light "
+             "scatters more (it goes as 1 / wavelength^4).\n### END SOLUTION")
+
+
+def _md(source):
+    return {"cell_type": "markdown", "metadata": {}, "source": source}
+
+
+def _written_source():
+    nb = _nb(["import torch\nfrom course_utils.grading import check", TOP_K, 'check("00.top_k", top_k)'])
+    nb["cells"] += [_md(WRITTEN_Q), _md(WRITTEN_A)]
+    return nbgrader_metadata(nb)
+
+
+def test_written_questions_metadata_student_version_and_answers():
+    source = _written_source()
+    meta = source["cells"][-1]["metadata"]["nbgrader"]
+    assert meta == {"grade": True, "grade_id": "00_sky", "locked": False, "points": 1, "schema_version": 3,
+                    "solution": True, "task": False}
+    assert grader.written_questions(source) == [{"id": "00.sky", "points": 1, "question": WRITTEN_Q,
+                                                 "model_answer": "Rayleigh scattering: blue light scatters more "
+                                                                 "(it goes as 1 / wavelength^4)."}]
+    blank = student_version(source)
+    assert blank["cells"][-1]["source"] == "**Your answer** (written question `00.sky`):\n\n" + grader.ANSWER_STUB
+    assert grader.written_answer(blank, "00.sky") == ""
+    answered = json.loads(json.dumps(blank))
+    answered["cells"][-1]["source"] = "**Your answer** (written question `00.sky`):\n\nBecause of the sea."
+    assert grader.written_answer(answered, "00.sky") == "Because of the sea."
+    assert grader.written_answer(_nb(["x = 1"]), "00.sky") is None
+    bad = _nb([])
+    bad["cells"].append(_md("### BEGIN SOLUTION\nan answer without a marker\n### END SOLUTION"))
+    with pytest.raises(ValueError, match="written question"):
+        nbgrader_metadata(bad)
+
+
+def test_written_answers_are_left_to_a_person(tmp_path):
+    source = _written_source()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "00_sky.ipynb").write_text(json.dumps(source))
+    blank = student_version(source)
+    answered = json.loads(json.dumps(source))  # the solutions, with an answer of the student's own
+    answered["cells"][-1]["source"] = "**Your answer** (written question `00.sky`):\n\nShort waves scatter more."
+    deleted = json.loads(json.dumps(answered))
+    del deleted["cells"][-1]
+    for student, nb in {"ann": answered, "bob": blank, "cy": deleted}.items():
+        (tmp_path / "subs" / student).mkdir(parents=True)
+        (tmp_path / "subs" / student / "00_sky.ipynb").write_text(json.dumps(nb))
+    rows = grader.grade(str(tmp_path / "subs"), str(tmp_path / "src"), out_csv=str(tmp_path / "out" / "grades.csv"),
+                        seed=1, timeout=120, feedback_dir=str(tmp_path / "out" / "feedback"))
+    got = {(r["student"], r["exercise"]): (r["status"], r["score"], r["points"]) for r in rows}
+    assert got == {("ann", "00.top_k"): ("passed", 1, 1), ("ann", "00.sky"): ("to read", 0, 1),
+                   ("bob", "00.top_k"): ("not attempted", 0, 1), ("bob", "00.sky"): ("not attempted", 0, 1),
+                   ("cy", "00.top_k"): ("passed", 1, 1), ("cy", "00.sky"): ("not attempted", 0, 1)}
+    assert "deleted" in next(r["message"] for r in rows if r["student"] == "cy" and r["exercise"] == "00.sky")
+    page = (tmp_path / "out" / "written_answers.html").read_text()
+    assert "Why is the sky blue?" in page and "Rayleigh scattering" in page and "Short waves scatter more." in page
+    assert "1 of 3 answered" in page
+    with open(tmp_path / "out" / "grades.csv") as f:
+        assert "Short waves" not in f.read()  # the CSV holds verdicts, not texts
+    assert "to read" in (tmp_path / "out" / "feedback" / "ann.html").read_text()

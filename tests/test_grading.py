@@ -154,3 +154,43 @@ def test_cases_depend_on_the_seed_only(ex_id):
 @pytest.mark.parametrize("ex_id", sorted(i for i in exercises() if not i.startswith("test.")))
 def test_every_reference_passes_its_own_cases(ex_id):
     assert run_cases(exercises()[ex_id], exercises()[ex_id].reference, seed=5).status == PASSED
+
+
+def _descend(target, steps=20, lr=0.2):
+    """Gradient descent on ||x - target||^2 from zeros: the toy 'optimization loop' of test.descend."""
+    x = torch.zeros_like(target)
+    for _ in range(steps):
+        x = (x - lr * 2 * (x - target)).clamp(0, 1)
+    return x
+
+
+register("test.descend", _descend, lambda rng: [Case("a target in [0, 1]", (torch.from_numpy(rng.uniform(0, 1, 6)),))],
+         behaviour=grading.reaches(lambda case, x: -float((torch.as_tensor(x) - case.args[0]).pow(2).sum()),
+                                   lambda case: torch.zeros_like(case.args[0]), share=0.8))
+
+
+def test_a_behaviour_check_judges_what_a_loop_reaches_by_hand():
+    ex = exercises()["test.descend"]
+    target = ex.cases(np.random.default_rng(0))[0].args[0]
+    # the reference ends within (1 - 0.4)^20 of the target: f = -|target|^2 (0.6^20)^2 ~ 0. One step of 0.4 reaches
+    # f = -0.36 |target|^2, 64% of the way: below the 80% needed. Another optimizer that gets there passes.
+    assert run_cases(ex, _descend).status == PASSED
+    assert run_cases(ex, lambda t: _descend(t, steps=200, lr=0.05)).status == PASSED
+    assert run_cases(ex, lambda t: t.clone()).status == PASSED  # the optimum itself is a right answer
+    one = run_cases(ex, lambda t: _descend(t, steps=1))
+    assert one.status == FAILED and "the reference reaches" in one.message
+    f0 = -float(target.pow(2).sum())
+    assert f"went from {f0:.4g}" in one.message and f"to {0.36 * f0:.4g}" in one.message
+    assert "within [0, 1]" in run_cases(ex, lambda t: 2 * t).message
+    assert "shape" in run_cases(ex, lambda t: t[:3]).message
+    assert "NaN" in run_cases(ex, lambda t: t * float("nan")).message
+    assert "image tensor" in run_cases(ex, lambda t: "done").message
+
+
+def test_the_grader_judges_behaviour_in_its_own_process():
+    from course_utils.grader import judge
+
+    right, one_step = answers("test.descend", _descend, seed=4), answers("test.descend", lambda t: _descend(t, 1), seed=4)
+    assert judge("test.descend", 4, right)[0] == PASSED
+    status, message, _ = judge("test.descend", 4, one_step)
+    assert status == FAILED and "the reference reaches" in message

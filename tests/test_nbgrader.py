@@ -54,13 +54,20 @@ def test_generate_assignment_removes_every_solution(course, path):
     assert len(solutions) == len(released) >= 1
     for src, rel in zip(solutions, released):
         text = "".join(rel["source"])
+        if src["cell_type"] == "markdown":  # a written question: the model answer goes, the student writes
+            model = "".join(src["source"]).split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
+            assert "BEGIN SOLUTION" not in text and "YOUR ANSWER HERE" in text
+            assert not any(line.strip() and line.strip() in text for line in model.splitlines())
+            meta = rel["metadata"]["nbgrader"]
+            assert meta["grade"] and meta["solution"] and meta["points"] >= 1 and not meta.get("locked")
+            continue
         assert "BEGIN SOLUTION" not in text and "raise NotImplementedError()" in text
         body = "".join(src["source"]).split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
         code = "\n".join(l for l in text.splitlines() if "# HINT" not in l and "NotImplementedError" not in l)
         for line in body.strip().splitlines():  # no line of the solution survives (hints may quote one)
             assert line.strip() not in code, line
         assert "# HINT" not in body and all(h in text for h in "".join(src["source"]).splitlines() if "# HINT" in h)
-    tests = _cells(release, "grade")
+    tests = [c for c in _cells(release, "grade") if c["cell_type"] == "code"]
     assert tests and all(c["metadata"]["nbgrader"]["locked"] and c["metadata"].get("editable") is False for c in tests)
 
 
