@@ -60,6 +60,23 @@ def heatmap(attribution, reduce="max_abs"):
     return ops[reduce](a)
 
 
+def stride_pattern(attribution, period=2):
+    """(period, period): the mean of `heatmap(attribution)` at each (row mod period, column mod period).
+
+    A strided convolution leaves a grid in gradient maps: with 3x3 windows at stride 2, a pixel in an even
+    row and column lies in four windows, one in an odd row and column in one, so its gradient is a sum of
+    more terms (the checkerboard of Odena, Dumoulin & Olah, "Deconvolution and Checkerboard Artifacts",
+    Distill 2016). A map without a grid gives a table of equal entries.
+    """
+    if not isinstance(period, int) or period < 1:
+        raise ValueError(f"period must be a positive integer, got {period!r}")
+    m = heatmap(attribution).float().mean(0)
+    h, w = (m.shape[0] // period) * period, (m.shape[1] // period) * period
+    if h == 0 or w == 0:
+        raise ValueError(f"the map ({tuple(m.shape)}) is smaller than one period ({period})")
+    return m[:h, :w].reshape(h // period, period, w // period, period).mean((0, 2))
+
+
 # ---------------------------------------------------------------- gradients
 
 def gradient(model, x, target, rule="gradient"):

@@ -9,6 +9,7 @@ Zeiler & Fergus, *Visualizing and Understanding Convolutional Networks*, ECCV 20
 """
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -56,6 +57,38 @@ def load_digits_data(size=28, test_fraction=0.2, seed=0):
     return x[idx_train], y[idx_train], x[idx_test], y[idx_test]
 
 
+MARKER = 3  # side of the shortcut's square, in pixels
+
+
+def add_marker(x, y, mode="label", seed=0):
+    """Digits with a shortcut: a white MARKER x MARKER square on the top edge whose column tells a label, the
+    way a watermark or a background can tell a class in a real dataset (a "Clever Hans" cue).
+
+    mode: "label" (the square sits at the column of the digit's own label: a perfect shortcut), "random" (at
+    the column of a label drawn from `seed`: the cue says nothing) or "none" (no square; the digits as they are).
+    Returns (x with the squares, the label each square stands for). Where a digit's ink reaches the top edge the
+    square is drawn over it.
+    """
+    if mode not in ("label", "random", "none"):
+        raise ValueError(f"mode must be 'label', 'random' or 'none', got {mode!r}")
+    x = x.clone()
+    cue = y.clone() if mode == "label" else torch.randint(0, 10, y.shape, generator=generator(seed))
+    if mode == "none":
+        return x, cue
+    x[marker_mask(cue, x.shape[-1])[:, None].expand_as(x)] = 1.0
+    return x, cue
+
+
+def marker_mask(cue, size=28):
+    """(N, size, size) bool: where `add_marker` draws the square for each label in `cue`."""
+    mask = torch.zeros(len(cue), size, size, dtype=torch.bool)
+    step = (size - MARKER) / 9
+    for i, c in enumerate(torch.as_tensor(cue).tolist()):
+        left = round(c * step)
+        mask[i, :MARKER, left:left + MARKER] = True
+    return mask
+
+
 class DigitsCNN(nn.Sequential):
     """conv 5x5 (16) - ReLU - max pool - conv 3x3 (32) - ReLU - max pool - fc 64 - ReLU - fc 10.
 
@@ -63,15 +96,21 @@ class DigitsCNN(nn.Sequential):
     fc relu3 classifier; `relu3` (64 numbers) is the penultimate feature vector.
     """
 
-    def __init__(self, channels=(16, 32), hidden=64, size=28, pool="max"):
+    def __init__(self, channels=(16, 32), hidden=64, size=28, pool="max", first=(5, 1)):
         c1, c2 = channels
         if pool not in ("max", "avg"):
             raise ValueError(f"pool must be 'max' or 'avg', got {pool!r}")
+        k, stride = first
+        if k % 2 != 1 or stride < 1:
+            raise ValueError(f"first = (kernel, stride) needs an odd kernel and a stride >= 1, got {first!r}")
+        side = ((size - 1) // stride + 1) // 2 // 2  # conv1 (padding k // 2), pool, conv2 (same size), pool
+        if side < 1:
+            raise ValueError(f"a {size} px input leaves nothing after a stride-{stride} first layer and two poolings")
         pooling = nn.MaxPool2d if pool == "max" else nn.AvgPool2d
         super().__init__(OrderedDict([
-            ("conv1", nn.Conv2d(1, c1, 5, padding=2)), ("relu1", nn.ReLU()), ("pool1", pooling(2)),
+            ("conv1", nn.Conv2d(1, c1, k, stride=stride, padding=k // 2)), ("relu1", nn.ReLU()), ("pool1", pooling(2)),
             ("conv2", nn.Conv2d(c1, c2, 3, padding=1)), ("relu2", nn.ReLU()), ("pool2", pooling(2)),
-            ("flatten", nn.Flatten()), ("fc", nn.Linear(c2 * (size // 4) ** 2, hidden)), ("relu3", nn.ReLU()),
+            ("flatten", nn.Flatten()), ("fc", nn.Linear(c2 * side ** 2, hidden)), ("relu3", nn.ReLU()),
             ("classifier", nn.Linear(hidden, 10)),
         ]))
         for m in self.modules():  # He et al. 2015 initialization, zero biases
@@ -94,6 +133,7 @@ class TrainResult:
     model: DigitsCNN
     snapshots: dict = field(default_factory=dict)
     history: dict = field(default_factory=dict)  # loss, test_acc, dead (per layer) per epoch
+    models: dict = field(default_factory=dict)  # {epoch: a copy of the whole network} (model_epochs)
 
 
 def accuracy(model, x, y, batch_size=512):
@@ -104,11 +144,15 @@ def accuracy(model, x, y, batch_size=512):
 
 
 def train_digits_cnn(epochs=12, lr=0.03, weight_decay=0.02, batch_size=32, momentum=0.9, seed=0,
-                     snapshot_epochs=(0, 1, 2, 4, 8, 12), data=None, adversarial=None, pool="max", progress=True):
+                     snapshot_epochs=(0, 1, 2, 4, 8, 12), data=None, adversarial=None, pool="max", progress=True,
+                     model_epochs=(), first=(5, 1)):
     """Train a DigitsCNN with SGD (momentum, weight decay) on the digits; a few seconds on a CPU.
 
     data: (x_train, y_train, x_test, y_test), default `load_digits_data()`.
     snapshot_epochs: the epochs after which conv1's filters are copied (0 = at initialization).
+    first: (kernel, stride) of conv1 (Zeiler & Fergus compared AlexNet's 11x11 at stride 4 with 7x7 at stride 2).
+    model_epochs: the epochs after which the whole network is copied (into `TrainResult.models`), to watch
+    every layer's features evolve (Zeiler & Fergus, Fig. 4).
     adversarial: None, or dict(eps=..., alpha=..., steps=...): PGD adversarial training (Madry et al.
     2018): every batch is first attacked with `adversarial.pgd` (the inner maximization) and the network
     learns from the attacked batch (the outer minimization); steps + 1 times the work of plain training.
@@ -123,10 +167,11 @@ def train_digits_cnn(epochs=12, lr=0.03, weight_decay=0.02, batch_size=32, momen
         raise ValueError(f"need lr > 0 and weight_decay >= 0, got lr={lr!r}, weight_decay={weight_decay!r}")
     x_train, y_train, x_test, y_test = data if data is not None else load_digits_data()
     with forked(seed):  # the layers' initialization draws from torch's global generator
-        model = DigitsCNN(size=x_train.shape[-1], pool=pool)
+        model = DigitsCNN(size=x_train.shape[-1], pool=pool, first=first)
     gen = generator(seed)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     snaps = {0: model.conv1.weight.detach().clone()} if 0 in snapshot_epochs else {}
+    models = {0: copy.deepcopy(model).eval()} if 0 in model_epochs else {}
     hist = {"epoch": [0], "loss": [float("nan")], "test_acc": [accuracy(model, x_test, y_test)],
             "dead": [dead_units(model, x_train, UNIT_LAYERS)], "diverged": False}
     for epoch in tqdm(range(1, epochs + 1), desc="training", disable=not progress, leave=False):
@@ -158,8 +203,10 @@ def train_digits_cnn(epochs=12, lr=0.03, weight_decay=0.02, batch_size=32, momen
         hist["dead"].append(dead_units(model, x_train, UNIT_LAYERS))
         if epoch in snapshot_epochs:
             snaps[epoch] = model.conv1.weight.detach().clone()
+        if epoch in model_epochs:
+            models[epoch] = copy.deepcopy(model).eval()
     model.eval()
-    return TrainResult(model, snaps, hist)
+    return TrainResult(model, snaps, hist, models)
 
 
 # ---------------------------------------------------------------- figures (notebook 01)
@@ -192,6 +239,37 @@ def show_runs(runs, size=3.2):
         banks.append(w)
         titles.append(f"{label}\nacc {acc:.0%}, rough {filter_roughness(w):.2f}, dead {dead['relu1']:.0%}")
     return show_filter_banks(banks, titles, ncols=4, zoom=6, size=size)
+
+
+def shift_agreement(model, x, shifts=((0, 1), (1, 0), (1, 1))):
+    """The share of `x` whose predicted class stays the same when the digit is moved by each (rows, columns)
+    shift (wrapping around; the digits' borders are blank), averaged over the shifts. A network with a large
+    first-layer stride subsamples without filtering first (aliasing), so its answer depends more on where the
+    digit sits (Zhang, "Making Convolutional Networks Shift-Invariant Again", ICML 2019)."""
+    with evaluating(model), torch.no_grad():
+        before = model(x).argmax(1)
+        same = [(model(torch.roll(x, tuple(s), (-2, -1))).argmax(1) == before).float().mean() for s in shifts]
+    return float(torch.stack(same).mean())
+
+
+def show_activity(run, x, layers=UNIT_LAYERS):
+    """How dense each layer's code is after each kept epoch (`filters.active_fraction` over the models of
+    `train_digits_cnn(model_epochs=...)`), one line per layer. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    from .filters import active_fraction
+
+    if not run.models:
+        raise ValueError("this run kept no networks: train with model_epochs=(0, 1, ...) to watch the layers")
+    epochs = sorted(run.models)
+    dens = [active_fraction(run.models[e], x, layers) for e in epochs]
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for layer in layers:
+        ax.plot(epochs, [d[layer] for d in dens], "o-", label=layer)
+    ax.set(xlabel="epoch", ylabel="share of activations > 0", ylim=(0, 1), title="How dense each layer's code is")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def show_dead_units(runs):

@@ -2,7 +2,9 @@
 
 Nearest neighbours in pixel space versus feature space (Krizhevsky et al., NIPS 2012, Fig. 4), 2-D
 embeddings with PCA and t-SNE (van der Maaten & Hinton, *Visualizing Data using t-SNE*, JMLR 2008), and a
-number for how well classes separate in them: the cross-validated accuracy of a k-NN classifier.
+number for how well classes separate in them: the cross-validated accuracy of a k-NN classifier. And
+the lecture's claim that a network makes classes *linearly* separable, layer by layer, measured with linear
+probes (Alain & Bengio, *Understanding intermediate layers using linear classifier probes*, 2016).
 """
 from __future__ import annotations
 
@@ -101,6 +103,74 @@ def knn_predict(queries, points, labels, k=5):
     flat = lambda a: np.asarray(torch.as_tensor(a).detach().flatten(1).double())
     knn = KNeighborsClassifier(k).fit(flat(points), np.asarray(torch.as_tensor(labels)))
     return torch.as_tensor(knn.predict(flat(queries)))
+
+
+def linear_probe(train, train_labels, test, test_labels, C=1.0):
+    """Test accuracy of a linear classifier trained on `train` (N, D) and scored on `test` (M, D): how
+    linearly separable the classes are in this space. The classifier is multinomial logistic regression
+    (scikit-learn) on standardized features, with an L2 penalty of strength 1/C."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    flat = lambda a: np.asarray(torch.as_tensor(a).detach().flatten(1).double())  # noqa: E731
+    ytr, yte = np.asarray(torch.as_tensor(train_labels)), np.asarray(torch.as_tensor(test_labels))
+    xtr, xte = flat(train), flat(test)
+    if len(xtr) != len(ytr) or len(xte) != len(yte) or xtr.shape[1] != xte.shape[1]:
+        raise ValueError(f"train {xtr.shape} with {len(ytr)} labels and test {xte.shape} with {len(yte)} labels "
+                         "do not match")
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
+    return float((probe.fit(xtr, ytr).predict(xte) == yte).mean())
+
+
+def few_per_class(labels, per_class, seed=0):
+    """Indices of `per_class` examples of each label, drawn from `seed` (sorted)."""
+    labels = np.asarray(torch.as_tensor(labels))
+    rng = np.random.default_rng(seed)
+    picked = []
+    for c in np.unique(labels):
+        where = np.flatnonzero(labels == c)
+        if len(where) < per_class:
+            raise ValueError(f"label {c} has only {len(where)} examples, fewer than per_class={per_class}")
+        picked += rng.choice(where, per_class, replace=False).tolist()
+    return sorted(picked)
+
+
+def layer_probes(model, layers, x_train, y_train, x_test, y_test, per_class=None, seed=0):
+    """{"pixels": accuracy, layer: accuracy, ...}: `linear_probe` on the pixels and on the flattened
+    activations of each layer (every position kept). per_class: train on only that many examples of each
+    class (`few_per_class`); the test set stays whole."""
+    from .layers import activations
+
+    if per_class is not None:
+        keep = few_per_class(y_train, per_class, seed)
+        x_train, y_train = x_train[keep], torch.as_tensor(y_train)[keep]
+    out = {"pixels": linear_probe(x_train, y_train, x_test, y_test)}
+    train_acts, test_acts = activations(model, x_train, list(layers)), activations(model, x_test, list(layers))
+    for layer in layers:
+        out[layer] = linear_probe(train_acts[layer], y_train, test_acts[layer], y_test)
+    return out
+
+
+def show_probes(curves, ax=None, chance=None):
+    """One line per entry of {label: `layer_probes` result}: test accuracy against depth. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.6))
+    for n, (label, acc) in enumerate(curves.items()):
+        ax.plot(range(len(acc)), list(acc.values()), "o-", label=label)
+        for i, v in enumerate(acc.values()):  # the first curve's numbers above it, the others' below
+            ax.annotate(f"{v:.0%}", (i, v), textcoords="offset points", xytext=(0, 6 if n == 0 else -13),
+                        ha="center", fontsize=8)
+    ax.set_xticks(range(len(acc)), list(acc), rotation=0)
+    if chance is not None:
+        ax.axhline(chance, color="grey", lw=0.8, ls="--", label="chance")
+    ax.set(xlabel="features of", ylabel="linear probe: test accuracy", title="How linearly separable, layer by layer",
+           ylim=(0, 1.08))
+    ax.legend(fontsize=8, loc="lower right")
+    ax.figure.tight_layout()
+    return ax.figure
 
 
 def show_embedding(points, labels, ax=None, title=None, images=None, n_thumbnails=0, zoom=0.6, seed=0,

@@ -136,6 +136,22 @@ def dead_units(model, x, layers, batch_size=256, threshold=0.0):
     return {name: 1.0 - float(fired[name].float().mean()) for name in layers}
 
 
+def active_fraction(model, x, layers, batch_size=256, threshold=0.0):
+    """{layer: fraction of all its activations (every unit, position and input in x) that are > threshold}:
+    how dense a layer's code is (1: every unit fires everywhere; small: a sparse code). In eval mode."""
+    if isinstance(layers, str):
+        layers = [layers]
+    x = as_batch(x, device=model)
+    on, total = dict.fromkeys(layers, 0), dict.fromkeys(layers, 0)
+    with evaluating(model), torch.no_grad(), capture(model, list(layers)) as acts:
+        for i in range(0, len(x), batch_size):
+            model(x[i:i + batch_size])
+            for name in layers:
+                on[name] += int((acts[name] > threshold).sum())
+                total[name] += acts[name].numel()
+    return {name: on[name] / total[name] for name in layers}
+
+
 def show_filter_banks(banks, titles=None, ncols=4, zoom=6, mode="minmax", size=2.6):
     """Several filter banks in a row (snapshots during training, or several runs); returns the Figure."""
     import matplotlib.pyplot as plt

@@ -11,6 +11,7 @@ import time
 import ipywidgets as w
 import matplotlib.pyplot as plt
 import torch
+from IPython.display import Image, display
 
 from . import adversarial, ascent, attribution, digits, filters
 from . import objectives as O
@@ -111,43 +112,46 @@ def retrain_digits(data):
     run_panel(run, controls, button="retrain", preview_width=None, columns=4)
 
 
-def top_patches(model, crops, acts, sources):
-    """02: the 9 strongest crops of a pool for any channel, cut at the receptive field: `patches.show_top_patches`.
-    acts: {layer: activations of the crops} (the layers offered)."""
+def top_patches(model, crops, acts, sources, regions=None):
+    """02: the 9 strongest crops of a pool for any channel, cut at the receptive field, one per place:
+    `patches.show_top_patches`. acts: {layer: activations of the crops} (the layers offered); sources and
+    regions as `patches.photo_crops` returns them."""
     layers = list(acts)
     controls = {"layer": w.Dropdown(options=layers, value=layers[min(1, len(layers) - 1)], description="layer"),
                 "channel": w.IntSlider(value=0, min=0, max=acts[layers[0]].shape[1] - 1, description="channel",
                                        continuous_update=False)}
 
     def update(layer, channel):
-        show_top_patches(model, crops, layer, [channel], acts=acts[layer], sources=sources, size=1.4)
+        show_top_patches(model, crops, layer, [channel], acts=acts[layer], sources=sources, size=1.4, regions=regions)
 
     live_panel(update, controls, depends={"channel": ("layer", lambda layer: {"max": acts[layer].shape[1] - 1})})
 
 
 def tsne(datasets):
-    """02: t-SNE of a dataset at the reader's perplexity: `embeddings.embed`.
-    datasets: {name: (points (N, D), labels (N,), class names)}."""
+    """02: a 2-D map of a dataset, by t-SNE at the reader's perplexity or by PCA: `embeddings.embed`.
+    datasets: {name: (points (N, D), labels (N,), class names)}: pixels, or the features of a layer."""
     controls = {"data": w.Dropdown(options=list(datasets), description="data"),
+                "method": w.ToggleButtons(options=["t-SNE", "PCA"], description="map"),
                 "perplexity": w.FloatLogSlider(value=30, base=10, min=0.5, max=2, step=0.1, description="perplexity",
                                                readout_format=".0f")}
 
-    def run(progress, data, perplexity):
+    def run(progress, data, method, perplexity):
         x, y, names = datasets[data]
-        pts = embed(x, "tsne", perplexity=perplexity)
+        pts = embed(x, "tsne" if method == "t-SNE" else "pca", perplexity=perplexity)
         fig, ax = plt.subplots(figsize=(6, 5))
-        show_embedding(pts, y, ax=ax, names=names,
-                       title=f"{data}, perplexity {perplexity:.0f}: 5-NN accuracy {knn_accuracy(pts, y):.0%}")
+        how = f"t-SNE, perplexity {perplexity:.0f}" if method == "t-SNE" else "PCA"
+        show_embedding(pts, y, ax=ax, names=names, title=f"{data}, {how}: 5-NN accuracy {knn_accuracy(pts, y):.0%}")
         ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
         fig.tight_layout()
 
-    run_panel(run, controls, button="run t-SNE", preview_width=None)
+    run_panel(run, controls, button="draw the map", preview_width=None)
 
 
 # ---------------------------------------------------------------- 03, 04
 
 def saliency(model, images, occlusions=None):
-    """03: gradient and SmoothGrad maps of a class (live), and its occlusion map (on a button, cached).
+    """03: gradient and SmoothGrad maps of a class (live; SmoothGrad's noise level and sample count on sliders),
+    and its occlusion map (on a button, cached).
 
     images: {name: (1, 3, 224, 224) tensor}; occlusions: {(image, square, stride, baseline, score): drops}
     already computed (`attribution.occlusion_drops`), shown without running again.
@@ -157,6 +161,9 @@ def saliency(model, images, occlusions=None):
         "image": w.Dropdown(options=list(images), description="image"),
         "cls": w.Dropdown(description="class"),
         "name": w.Text(placeholder="or type a class name, then Enter", continuous_update=False),
+        "noise": w.FloatSlider(value=0.15, min=0.0, max=0.5, step=0.05, description="SG noise",
+                               continuous_update=False),
+        "samples": w.IntSlider(value=8, min=1, max=32, description="SG samples", continuous_update=False),
         "square": w.IntSlider(value=48, min=16, max=112, step=8, description="square"),
         "stride": w.IntSlider(value=16, min=4, max=56, step=4, description="stride"),
         "baseline": w.Dropdown(options=["grey", "black", "mean", "blur"], description="baseline"),
@@ -164,23 +171,24 @@ def saliency(model, images, occlusions=None):
     }
 
     @functools.lru_cache(maxsize=16)
-    def gradient_maps(image, c):
+    def gradient_maps(image, c, noise, samples):
         x = images[image]
-        return attribution.saliency(model, x, c), attribution.smoothgrad(model, x, c, samples=8, batch_size=8)
+        return attribution.saliency(model, x, c), attribution.smoothgrad(model, x, c, samples=samples, stdev=noise,
+                                                                         batch_size=8)
 
     def key(image, square, stride, baseline, score):
         return (image, square, stride, baseline, score)
 
-    def occlude(image, cls, name, square, stride, baseline, score):
+    def occlude(image, cls, name, noise, samples, square, stride, baseline, score):
         base = {"grey": 0.5, "black": 0.0}.get(baseline, baseline)
         cache[key(image, square, stride, baseline, score)] = attribution.occlusion_drops(
             model, images[image], square, stride, base, score, progress=True)
 
-    def update(image, cls, name, square, stride, baseline, score):
+    def update(image, cls, name, noise, samples, square, stride, baseline, score):
         c = name.strip() or cls
         x = images[image]
-        show_maps(x, list(gradient_maps(image, class_name(class_index(c)))),
-                  titles=[f"gradient: {c}", "SmoothGrad (8 samples)"], kinds="gray", size=2.8)
+        show_maps(x, list(gradient_maps(image, class_name(class_index(c)), noise, samples)),
+                  titles=[f"gradient: {c}", f"SmoothGrad ({samples} samples, noise {noise:.2f})"], kinds="gray", size=2.8)
         plt.show()
         k = key(image, square, stride, baseline, score)
         side = len(attribution.occlusion_positions(x.shape[-1], square, stride))
@@ -304,12 +312,14 @@ def inversion(model, size=128):
 
 
 def deepdream(model):
-    """07: DeepDream on any photo, layer and settings: `deepdream.deepdream`."""
+    """07: DeepDream on any photo, layer and settings, guided by another image or not, one dream or a zoom loop
+    ("we must go deeper", shown as an animated GIF): `deepdream.deepdream`, `deepdream.zoom_sequence`."""
     layers = [n for n, _ in model.named_modules()
               if n.startswith("blocks.") and (n.count(".") == 1 or n.endswith("expand.act"))]
     controls = {
         "image": w.Dropdown(options=list(PHOTOS) + list(TEXTURES), value="flower", description="image"),
         "path": w.Text(placeholder="or a path/URL of your own image", description="your file"),
+        "guide": w.Dropdown(options=["none"] + list(PHOTOS) + list(TEXTURES), value="none", description="guide"),
         "layer": w.Dropdown(options=layers, value=dd.DEFAULT_LAYER, description="layer"),
         "octaves": w.IntSlider(value=3, min=1, max=5, description="octaves"),
         "octave_scale": w.FloatSlider(value=1.4, min=1.1, max=2.0, step=0.1, description="octave scale"),
@@ -317,47 +327,82 @@ def deepdream(model):
         "lr": w.FloatLogSlider(value=0.02, base=10, min=-3, max=-1, step=0.1, description="step size"),
         "jitter": w.IntSlider(value=16, min=0, max=64, description="jitter (px)"),
         "size": w.IntSlider(value=224, min=128, max=512, step=32, description="size (px)"),
+        "frames": w.IntSlider(value=1, min=1, max=16, description="zoom frames"),
+        "zoom_factor": w.FloatSlider(value=1.08, min=1.01, max=1.3, step=0.01, description="zoom / frame"),
     }
 
-    def run(progress, image, path, size, **settings):
+    def run(progress, image, path, guide, size, frames, zoom_factor, **settings):
         src = path.strip() or image
         x = as_batch(src, size)
-        show([x, dd.deepdream(model, x, progress=progress, **settings)],
-             [str(src)[-30:], f"dream at {settings['layer']}"], size=4)
+        guide = None if guide == "none" else guide
+        if frames == 1:
+            show([x, dd.deepdream(model, x, guide=guide, progress=progress, **settings)],
+                 [str(src)[-30:], f"dream at {settings['layer']}" + (f", guided by {guide}" if guide else "")], size=4)
+            return
+        square = as_batch(src, size)
+        movie = dd.zoom_sequence(model, square, frames=frames, zoom_factor=zoom_factor, size=size, guide=guide,
+                                 progress=False, **settings)
+        print(f"{frames} frames: dream, zoom {zoom_factor:.2f}x into the centre, dream again")
+        display(Image(data=dd.gif_bytes(movie, duration=200), format="gif", width=min(2 * size, 512)))
 
     run_panel(run, controls, button="Dream", every=2)
 
 
 def style_transfer(net, judge):
-    """08: Gatys style transfer with the reader's images, weights, layers and optimizer:
-    `style.style_transfer`, scored by `style.stylization_scores`."""
+    """08: Gatys style transfer with the reader's images, loss network (Lite0, or a random VGG-19 with max or
+    average pooling), weights per style layer, start (photo or noise) and optimizer: `style.style_transfer`,
+    scored by `style.stylization_scores`."""
     layout = w.Layout(width="320px")
+    networks = {"EfficientNet-Lite0": lambda pooling: net,
+                "VGG-19, random": functools.lru_cache(maxsize=2)(
+                    lambda pooling: st.loss_network("vgg19", pretrained=False, pooling=pooling))}
+    content_layers = {"EfficientNet-Lite0": ["blocks.1", "blocks.2", "blocks.4", "blocks.6", "blocks.8"],
+                      "VGG-19, random": ["features.13", "features.22", "features.31"]}
     controls = {
         "content": w.Dropdown(options=list(PHOTOS), value="chelsea", description="content", layout=layout),
         "content_path": w.Text(placeholder="or a path / URL", description="own content", layout=layout),
         "style": w.Dropdown(options=list(GENERATED) + list(TEXTURES), value="embers", description="style",
                             layout=layout),
         "style_path": w.Text(placeholder="or a path / URL", description="own style", layout=layout),
+        "network": w.Dropdown(options=list(networks), description="loss network", layout=layout),
+        "pooling": w.ToggleButtons(options=["max", "avg"], description="pooling (VGG)"),
         "ratio": w.FloatLogSlider(value=100, base=10, min=0, max=4, step=0.25, description="style/content"),
         "tv_weight": w.FloatLogSlider(value=100, base=10, min=-1, max=3, step=0.5, description="TV weight"),
-        "style_layers": w.SelectMultiple(options=list(net.style_layers), value=tuple(net.style_layers), rows=5,
-                                         description="style layers"),
-        "content_layer": w.Dropdown(options=["blocks.1", "blocks.2", "blocks.4", "blocks.6", "blocks.8"],
-                                    value=net.content_layer, description="content layer"),
+        "content_layer": w.Dropdown(options=content_layers["EfficientNet-Lite0"], value=net.content_layer,
+                                    description="content layer"),
+        **{f"w{k}": w.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.1, description=f"style layer {k + 1}")
+           for k in range(len(net.style_layers))},
+        "init": w.ToggleButtons(options=["content", "noise"], description="start from"),
         "size": w.IntSlider(value=128, min=64, max=384, step=32, description="size"),
         "steps": w.IntSlider(value=40, min=10, max=300, step=10, description="steps"),
         "optimizer": w.Dropdown(options=["lbfgs", "adam"], value="lbfgs", description="optimizer"),
     }
 
-    def run(progress, content, content_path, style, style_path, ratio, style_layers, size, **settings):
+    def defaults(network):
+        loss_net = networks[network]("max")
+        return loss_net, {"ratio": loss_net.weights["style"] / loss_net.weights["content"], "tv": loss_net.weights["tv"]}
+
+    depends = {"ratio": ("network", lambda n: {"value": defaults(n)[1]["ratio"]}),
+               "tv_weight": ("network", lambda n: {"value": defaults(n)[1]["tv"]}),
+               "content_layer": ("network", lambda n: {"options": content_layers[n],
+                                                       "value": defaults(n)[0].content_layer})}
+
+    def run(progress, content, content_path, style, style_path, network, pooling, ratio, size, **settings):
         c, s_img = content_path.strip() or content, style_path.strip() or style
-        x = st.style_transfer(net, c, s_img, size=size, style_weight=ratio, style_layers=list(style_layers) or None,
+        loss_net = networks[network](pooling)
+        raw = [settings.pop(f"w{k}") for k in range(len(net.style_layers))]
+        if not any(raw):
+            print("give at least one style layer a weight above 0")
+            return
+        layer_weights = {layer: v / sum(raw) for layer, v in zip(loss_net.style_layers, raw)}
+        x = st.style_transfer(loss_net, c, s_img, size=size, style_weight=ratio, layer_weights=layer_weights,
                               progress=progress, **settings)
         s = st.stylization_scores(judge, x, c, s_img)
-        show([as_batch(s_img, size), x], ["style", f"style dist {s['style']:.3f} (photo {s['style_of_content']:.3f}), "
-                                                   f"content {s['content']:.2f}\nstylized: {s['stylized']}"], size=3.4)
+        show([as_batch(s_img, size), x], ["style", f"{loss_net.name}: style dist {s['style']:.3f} (photo "
+                                                   f"{s['style_of_content']:.3f}), content {s['content']:.2f}\n"
+                                                   f"stylized: {s['stylized']}"], size=3.4)
 
-    run_panel(run, controls, columns=2, every=5)
+    run_panel(run, controls, columns=2, every=5, depends=depends)
 
 
 def fast_style(stylizers):

@@ -3,7 +3,7 @@
 For one channel, the k images of a pool in which it responds most, each cut at the receptive field of
 its strongest unit (Zeiler & Fergus, *Visualizing and Understanding Convolutional Networks*, ECCV 2014;
 Girshick et al., *Rich feature hierarchies for accurate object detection*, CVPR 2014). The pool is crops
-of the bundled photos at several scales (`photo_crops`).
+of the bundled photos (or the reader's own) at several scales (`photo_crops`), one patch per place.
 """
 from __future__ import annotations
 
@@ -16,35 +16,92 @@ from .layers import activations
 from .receptive_fields import inside_positions, receptive_field
 
 
-def photo_crops(names=None, size=128, scales=(1.0, 0.5, 0.25), flip=False):
-    """A pool of square crops of the bundled photos at several scales: (crops (N, 3, size, size), sources).
+IMAGE_FILES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+# Every bundled image that is a photograph (not a binary silhouette or a logo).
+POOL_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle", "china", "flower", "grace_hopper", "camera",
+               "coins", "retina", "immunohistochemistry", "hubble_deep_field", "brick", "grass", "gravel")
 
-    Each photo is resized so that a crop covers `scale` of its shorter side, then cut into a
-    grid of non-overlapping crops (scale 1.0: one centre crop). sources[n] is the photo's name.
+
+@dataclass(frozen=True)
+class Region:
+    """Where a crop came from: the photo's name, its box (top, left, bottom, right) in the photo's own
+    pixels, and whether the crop is mirrored."""
+
+    photo: str
+    box: tuple
+    flipped: bool = False
+
+    def part(self, box, size):
+        """The Region of `box` (top, left, bottom, right in the crop's pixels, a crop of `size` px)."""
+        top, left, bottom, right = (min(max(v, 0), size) for v in box)
+        if self.flipped:
+            left, right = size - right, size - left
+        t, lft, b, r = self.box
+        fy, fx = (b - t) / size, (r - lft) / size
+        return Region(self.photo, (t + top * fy, lft + left * fx, t + bottom * fy, lft + right * fx), self.flipped)
+
+    def overlaps(self, other, share=0.5):
+        """True when both lie in one photo and their intersection covers at least `share` of the smaller."""
+        if self.photo != other.photo:
+            return False
+        (t1, l1, b1, r1), (t2, l2, b2, r2) = self.box, other.box
+        inter = max(0.0, min(b1, b2) - max(t1, t2)) * max(0.0, min(r1, r2) - max(l1, l2))
+        smaller = min((b1 - t1) * (r1 - l1), (b2 - t2) * (r2 - l2))
+        return smaller > 0 and inter >= share * smaller
+
+
+def _expand(names):
+    """Bundled names, paths, and every image file of a folder (sorted)."""
+    from pathlib import Path
+
+    out = []
+    for name in names:
+        path = Path(str(name)).expanduser()
+        if path.is_dir():
+            files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_FILES)
+            if not files:
+                raise ValueError(f"the folder {str(path)!r} holds no image ({', '.join(IMAGE_FILES)})")
+            out += [str(f) for f in files]
+        else:
+            out.append(name)
+    return out
+
+
+def photo_crops(names=None, size=128, scales=(1.0, 0.5, 0.25), flip=False):
+    """A pool of square crops of photos at several scales: (crops (N, 3, size, size), sources, regions).
+
+    names: bundled names, paths, or folders (each image file in it is added); None: every bundled photo
+    (`POOL_PHOTOS`). Each photo is resized so that a crop covers `scale` of its shorter side, then cut into
+    a grid of non-overlapping crops (scale 1.0: one centre crop). sources[n] is the photo's name,
+    regions[n] the `Region` of the photo it shows (so `top_patches` can skip a second patch of one place).
     flip=True adds every crop's mirror image.
     """
-    from .images import PHOTOS, as_batch, load_image
+    from .images import as_batch, load_image
 
-    names = list(PHOTOS) if names is None else list(names)
-    crops, sources = [], []
+    names = _expand(POOL_PHOTOS if names is None else list(names))
+    crops, sources, regions = [], [], []
     for name in names:
         img = load_image(name)
         w, h = img.size
         for scale in scales:
             side = max(size, round(size / scale))  # the resized shorter side
-            x = as_batch(img.resize((max(side, round(w * side / h)), max(side, round(h * side / w)))))[0]
-            _, hh, ww = x.shape
-            ny, nx = hh // size, ww // size
-            oy, ox = (hh - ny * size) // 2, (ww - nx * size) // 2
+            rw, rh = max(side, round(w * side / h)), max(side, round(h * side / w))
+            x = as_batch(img.resize((rw, rh)))[0]
+            ny, nx = rh // size, rw // size
+            oy, ox = (rh - ny * size) // 2, (rw - nx * size) // 2
             for r in range(ny):
                 for c in range(nx):
-                    crop = x[:, oy + r * size:oy + (r + 1) * size, ox + c * size:ox + (c + 1) * size]
+                    top, left = oy + r * size, ox + c * size
+                    crop = x[:, top:top + size, left:left + size]
+                    box = (top * h / rh, left * w / rw, (top + size) * h / rh, (left + size) * w / rw)
                     crops.append(crop)
                     sources.append(name)
+                    regions.append(Region(name, box))
                     if flip:
                         crops.append(crop.flip(-1))
                         sources.append(name)
-    return torch.stack(crops), sources
+                        regions.append(Region(name, box, flipped=True))
+    return torch.stack(crops), sources, regions
 
 
 @dataclass
@@ -79,7 +136,7 @@ def _allowed(rf, acts, images, inside):
     return allowed if allowed.any() else None
 
 
-def top_patches(model, images, layer, channel, k=9, acts=None, inside=True, clip=False):
+def top_patches(model, images, layer, channel, k=9, acts=None, inside=True, clip=False, regions=None):
     """The k images in which `channel` of `layer` responds most, each cut at that unit's receptive field.
 
     One patch per image (its strongest position), as in Zeiler & Fergus's figures.
@@ -89,20 +146,29 @@ def top_patches(model, images, layer, channel, k=9, acts=None, inside=True, clip
             partly see zero padding, and border effects would dominate); when the field is larger
             than the image, every unit is considered.
     clip:   cut the field clipped to the image (True) or the whole field, grey outside the image (False).
+    regions: the `Region` of each image (from `photo_crops`): a patch is skipped when it shows much of
+            the same place of the same photo as a stronger one (a mirror image, another scale).
     Returns a list of Patch, strongest first.
     """
     if acts is None:
         acts = activations(model, images, layer)
     if not 0 <= channel < acts.shape[1]:
         raise ValueError(f"{layer} has {acts.shape[1]} channels; channel {channel} does not exist")
-    k = min(k, len(images))
+    if regions is not None and len(regions) != len(images):
+        raise ValueError(f"regions has {len(regions)} entries for {len(images)} images")
     rf = receptive_field(model, layer, tuple(images.shape[-2:]))
     values, positions = channel_maxima(acts, channel, _allowed(rf, acts, images, inside))
-    order = torch.argsort(values, descending=True, stable=True)[:k]
-    out = []
-    for n in order.tolist():
+    out, taken = [], []
+    for n in torch.argsort(values, descending=True, stable=True).tolist():
+        if len(out) == k:
+            break
         i, j = positions[n].tolist()
         box = rf.box(i, j)
+        if regions is not None:
+            where = regions[n].part(box, images.shape[-1])
+            if any(where.overlaps(t) for t in taken):
+                continue
+            taken.append(where)
         if clip:
             h, w = images.shape[-2:]
             box = (max(box[0], 0), max(box[1], 0), min(box[2], h), min(box[3], w))
@@ -123,12 +189,23 @@ def selective_channels(model, images, layer, n=6, acts=None, inside=True, k=9):
     return score.argsort(descending=True)[:n].tolist()
 
 
-def show_top_patches(model, images, layer, channels, k=9, acts=None, sources=None, size=1.05, clip=True):
-    """One row per channel: its k top patches (`top_patches`, clipped to the image). sources: a name per
-    image, written above each patch with its activation. Returns the Figure."""
+def strongest_channels(model, images, layer, n=6, acts=None, k=9):
+    """The n channels of `layer` whose k largest responses (one per image) are largest on average: the units
+    the pool drives hardest (`selective_channels` asks instead which stand out from their usual response)."""
+    if acts is None:
+        acts = activations(model, images, layer)
+    vals = acts.float().flatten(2).max(2).values  # (N, C)
+    return vals.topk(min(k, len(vals)), 0).values.mean(0).argsort(descending=True)[:n].tolist()
+
+
+def show_top_patches(model, images, layer, channels, k=9, acts=None, sources=None, size=1.05, clip=True,
+                     regions=None):
+    """One row per channel: its k top patches (`top_patches`, clipped to the image, one per place when
+    `regions` is given). sources: a name per image, written above each patch with its activation.
+    Returns the Figure."""
     from .plots import show_rows
 
-    rows = [top_patches(model, images, layer, c, k, acts=acts, clip=clip) for c in channels]
+    rows = [top_patches(model, images, layer, c, k, acts=acts, clip=clip, regions=regions) for c in channels]
     col_titles = None if sources is None else [[f"{sources[p.image_index]}\n{p.value:.2f}" for p in row] for row in rows]
     return show_rows([[p.pixels for p in row] for row in rows], [f"{layer}\nchannel {c}" for c in channels],
                      col_titles, size=size)

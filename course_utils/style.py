@@ -307,7 +307,7 @@ def texture_synthesis(net, style_image, size=256, steps=None, seed=0, layers=Non
 
 def style_transfer(net, content_image, style_image, size=256, steps=None, content_weight=None, style_weight=None,
                    tv_weight=None, optimizer="lbfgs", seed=0, init="content", style_layers=None, content_layer=None,
-                   style_size=None, lr=None, progress=True):
+                   style_size=None, lr=None, layer_weights=None, progress=True):
     """Gatys et al. 2016: the content of one image painted with the style (Gram matrices) of another.
 
     Minimizes content_weight * content + style_weight * style + tv_weight * TV, starting from the
@@ -315,7 +315,8 @@ def style_transfer(net, content_image, style_image, size=256, steps=None, conten
     take the loss network's defaults (`net.weights`: 1, 100, 100 for EfficientNet-Lite0).
     net: a LossNetwork or a model name (`loss_network`). optimizer: "lbfgs" (default, 100 steps) or
     "adam" (200 steps). style_size: the size the style image is read at (default `size`): smaller makes
-    larger strokes. Returns a (1, 3, size, size) tensor in [0, 1].
+    larger strokes. layer_weights: {style layer: w_l} instead of equal weights 1/|L| (a layer of weight 0 is
+    left out). Returns a (1, 3, size, size) tensor in [0, 1].
     """
     if init not in ("content", "noise"):
         raise ValueError(f"init must be 'content' or 'noise', got {init!r}")
@@ -324,13 +325,22 @@ def style_transfer(net, content_image, style_image, size=256, steps=None, conten
     content_weight = w["content"] if content_weight is None else content_weight
     style_weight = w["style"] if style_weight is None else style_weight
     tv_weight = w["tv"] if tv_weight is None else tv_weight
+    if layer_weights is not None:
+        unknown = [l for l in layer_weights if l not in net.style_layers and l not in (style_layers or ())]
+        if unknown:
+            raise ValueError(f"layer_weights names {unknown}, not style layers of {net.name}: "
+                             f"{', '.join(net.style_layers)}")
+        style_layers = [l for l, v in layer_weights.items() if v > 0]
+        if not style_layers:
+            raise ValueError("every style layer has weight 0: give at least one a positive weight")
     style_layers = list(style_layers or net.style_layers)
     content_layer = content_layer or net.content_layer
     content = as_batch(content_image, size, channels=3)
     targets = net.grams(as_batch(style_image, style_size or size), style_layers)
     content_target = net.features(content, [content_layer])[content_layer]
+    weights = None if layer_weights is None else {l: float(layer_weights[l]) for l in style_layers}
     objective = -(content_weight * content_objective(net, content_layer, content_target)
-                  + style_weight * style_objective(net, targets) + tv_weight * total_variation())
+                  + style_weight * style_objective(net, targets, weights) + tv_weight * total_variation())
     start = content if init == "content" else noise_image(size, seed)
     return _run(net, objective, start, steps, optimizer, lr, seed, progress, "style transfer")
 

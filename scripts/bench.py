@@ -19,7 +19,8 @@ import time
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NOTEBOOK_BUDGETS = {"00": 30, "01": 90, "02": 90, "03": 90, "04": 90, "05": 120, "06": 120,
+# Issue #19: 01-07, 09 and 10 within 120 s each on 2 cores, 08 within 150 s; 00 is the quick start.
+NOTEBOOK_BUDGETS = {"00": 30, "01": 120, "02": 120, "03": 120, "04": 120, "05": 120, "06": 120,
                     "07": 120, "08": 150, "09": 120, "10": 120}
 
 

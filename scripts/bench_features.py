@@ -17,7 +17,7 @@ def _train():
 
 def _pool():
     model = cu.load_model()
-    crops, _ = patches.photo_crops(size=128, scales=(1.0, 0.5, 0.33), flip=True)
+    crops, _, _ = patches.photo_crops(size=128, scales=(1.0, 0.5, 0.33), flip=True)
     s = timed(lambda: cu.activations(model, crops, ["blocks.3", "blocks.5", "blocks.8", "blocks.10", "pool"]))
     return s, f"{len(crops)} crops of 128 px"
 

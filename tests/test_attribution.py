@@ -433,6 +433,23 @@ def test_heatmap_reductions():
         A.heatmap(a, "median")
 
 
+def test_stride_pattern_counts_the_windows_of_a_strided_convolution():
+    """3x3 windows at stride 2, padding 1, on 8 pixels cover pixels 0..7 (1, 2, 1, 2, 1, 2, 1, 1) times:
+    even rows/columns average 1, odd ones 1.75, and the gradient of the summed output is the product."""
+    conv = nn.Conv2d(3, 1, 3, stride=2, padding=1, bias=False)
+    nn.init.ones_(conv.weight)
+    fc = nn.Linear(16, 1, bias=False)
+    nn.init.ones_(fc.weight)
+    model = nn.Sequential(conv, nn.Flatten(), fc)
+    g = A.gradient(model, torch.rand(2, 3, 8, 8), 0)
+    torch.testing.assert_close(A.stride_pattern(g), torch.tensor([[1.0, 1.75], [1.75, 1.75 ** 2]]))
+    torch.testing.assert_close(A.stride_pattern(torch.ones(1, 3, 6, 6), 3), torch.ones(3, 3))
+    hand = torch.tensor([[1.0, 2.0, 3.0, 9.0], [4.0, 5.0, 6.0, 9.0], [7.0, 8.0, 9.0, 9.0]])[None, None]
+    torch.testing.assert_close(A.stride_pattern(hand, 2), torch.tensor([[2.0, 5.5], [5.0, 7.0]]))  # row 2 is cut
+    with pytest.raises(ValueError, match="period"):
+        A.stride_pattern(hand, 0)
+
+
 @pytest.mark.parametrize("method,kwargs", [("gradient", {}), ("saliency", {}), ("smoothgrad", {"samples": 3}),
                                            ("deconvnet", {}), ("guided_backprop", {}),
                                            ("grad_cam", {"layer": "relu2"}), ("guided_grad_cam", {"layer": "relu2"}),

@@ -83,3 +83,54 @@ def test_pairwise_distance_by_hand_and_against_scikit_learn():
         assert pairwise_distance(x, metric) == pytest.approx(d.sum() / 30, rel=1e-9)
     with pytest.raises(ValueError, match="at least 2"):
         pairwise_distance(torch.ones(1, 3))
+
+
+def test_linear_probe_separates_what_a_line_separates_and_nothing_else():
+    from course_utils.embeddings import linear_probe
+
+    rng = np.random.default_rng(0)
+    # XOR of two signs: a k-NN sees it, no linear classifier can (accuracy near 1/2)
+    x = rng.uniform(-1, 1, (800, 2))
+    xor = ((x[:, 0] > 0) ^ (x[:, 1] > 0)).astype(int)
+    assert linear_probe(x[:400], xor[:400], x[400:], xor[400:]) < 0.65
+    assert knn_accuracy(x, xor) > 0.9
+    # the same points with the product as a third feature: now one plane separates them
+    x3 = np.c_[x, x[:, 0] * x[:, 1]]
+    assert linear_probe(x3[:400], xor[:400], x3[400:], xor[400:]) > 0.95
+    # labels that have nothing to do with the features: chance (10 classes)
+    noise = rng.integers(0, 10, 800)
+    assert linear_probe(x3[:400], noise[:400], x3[400:], noise[400:]) < 0.2
+    with pytest.raises(ValueError, match="do not match"):
+        linear_probe(x[:10], xor[:9], x[10:20], xor[10:20])
+
+
+def test_layer_probes_and_few_per_class():
+    from collections import OrderedDict
+
+    from torch import nn
+
+    from course_utils.embeddings import few_per_class, layer_probes, linear_probe, show_probes
+
+    labels = np.repeat(np.arange(3), [5, 7, 9])
+    picked = few_per_class(labels, 4, seed=1)
+    assert len(picked) == 12 and np.bincount(labels[picked]).tolist() == [4, 4, 4]
+    assert picked == few_per_class(labels, 4, seed=1) and picked == sorted(picked)
+    with pytest.raises(ValueError, match="only 5 examples"):
+        few_per_class(labels, 6)
+    # a layer that computes the XOR feature: the probe on it beats the probe on the pixels
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(600, 1, 1, 2, generator=g)  # an "image" of two pixels in [0, 1]
+    y = ((x[:, 0, 0, 0] > 0.5) ^ (x[:, 0, 0, 1] > 0.5)).long()
+
+    class Product(nn.Module):
+        def forward(self, t):
+            return torch.cat([t, (t[..., :1] - 0.5) * (t[..., 1:] - 0.5)], -1)
+
+    model = nn.Sequential(OrderedDict([("product", Product())])).eval()
+    acc = layer_probes(model, ["product"], x[:300], y[:300], x[300:], y[300:])
+    assert list(acc) == ["pixels", "product"] and acc["pixels"] < 0.65 < 0.95 < acc["product"]
+    few = layer_probes(model, ["product"], x[:300], y[:300], x[300:], y[300:], per_class=20)
+    keep = few_per_class(y[:300], 20)
+    assert few["product"] == linear_probe(model(x[:300][keep]), y[:300][keep], model(x[300:]), y[300:])
+    fig = show_probes({"all": acc, "20 per class": few}, chance=0.5)
+    assert len(fig.axes[0].lines) == 3

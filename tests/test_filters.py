@@ -118,6 +118,86 @@ def test_train_digits_cnn_learns_and_snapshots(digits):
     assert torch.equal(again.snapshots[1], r.snapshots[1])  # reproducible from the seed
 
 
+def test_model_epochs_keep_copies_of_the_whole_network(digits):
+    r = train_digits_cnn(epochs=2, snapshot_epochs=(), model_epochs=(0, 2), data=digits, progress=False, seed=1)
+    assert sorted(r.models) == [0, 2] and r.models[2] is not r.model
+    for (name, a), b in zip(r.models[2].state_dict().items(), r.model.state_dict().values()):
+        assert torch.equal(a, b), name  # the last copy is the trained network
+    torch.manual_seed(1)
+    assert torch.equal(r.models[0].conv2.weight, DigitsCNN().conv2.weight)  # the first is the initialization
+    assert not r.models[0].training
+
+
+def test_active_fraction_by_hand_and_the_activity_figure(digits):
+    from collections import OrderedDict
+
+    from course_utils.digits import show_activity
+    from course_utils.filters import active_fraction
+
+    model = nn.Sequential(OrderedDict([("conv", nn.Conv2d(1, 2, 1, bias=False)), ("relu", nn.ReLU())]))
+    with torch.no_grad():
+        model.conv.weight.copy_(torch.tensor([1.0, -1.0]).view(2, 1, 1, 1))  # channel 0 on where x > 0, channel 1 never
+    x = torch.zeros(2, 1, 2, 2)
+    x[0, 0, 0, 0], x[1, 0, 1, 1], x[1, 0, 0, 1] = 0.5, 0.2, 0.9  # 3 of 8 pixels above 0
+    got = active_fraction(model, x, ["conv", "relu"], batch_size=1)
+    assert got == {"conv": 3 / 16, "relu": 3 / 16}  # 3 positive activations of 2 channels x 8 positions
+    assert active_fraction(model, x, "relu", threshold=0.3) == {"relu": 2 / 16}
+    r = train_digits_cnn(epochs=1, snapshot_epochs=(), model_epochs=(0, 1), data=digits, progress=False)
+    fig = show_activity(r, digits[2][:50])
+    assert [len(line.get_xdata()) for line in fig.axes[0].lines] == [2, 2, 2]
+    with pytest.raises(ValueError, match="model_epochs"):
+        show_activity(train_digits_cnn(epochs=1, snapshot_epochs=(), data=digits, progress=False), digits[2])
+
+
+def test_first_layer_size_and_stride_and_shift_agreement_by_hand():
+    from course_utils.digits import shift_agreement
+
+    for first, fc_in in [((5, 1), 32 * 7 * 7), ((7, 2), 32 * 3 * 3), ((11, 4), 32 * 1 * 1)]:
+        m = DigitsCNN(first=first)
+        assert m.fc.in_features == fc_in and m(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+        assert m.conv1.kernel_size == (first[0],) * 2 and m.conv1.stride == (first[1],) * 2
+    with pytest.raises(ValueError, match="odd kernel"):
+        DigitsCNN(first=(4, 1))
+    with pytest.raises(ValueError, match="leaves nothing"):
+        DigitsCNN(size=8, first=(11, 8))
+
+    class Spot(nn.Module):  # class 0 when pixel (2, 2) is bright, else class 1: as position-bound as can be
+        def forward(self, x):
+            return torch.stack([10 * x[:, 0, 2, 2], torch.ones(len(x))], 1)
+
+    class Total(nn.Module):  # the same decision from the total ink: blind to position
+        def forward(self, x):
+            return torch.stack([10 * x.sum((1, 2, 3)), torch.ones(len(x))], 1)
+
+    x = torch.zeros(4, 1, 8, 8)
+    x[:2, 0, 2, 2] = 1.0  # two images with the spot, two blank
+    assert shift_agreement(Spot(), x) == 0.5  # every shift moves the spot away: the first two change their answer
+    assert shift_agreement(Total(), x) == 1.0
+    assert shift_agreement(Spot(), x, shifts=((0, 8),)) == 1.0  # a full turn around brings the spot back
+
+
+def test_a_marker_shortcut_is_learned_and_followed(digits):
+    from course_utils.digits import MARKER, add_marker, marker_mask, accuracy
+
+    xtr, ytr, xte, yte = digits
+    x, cue = add_marker(xte[:20], yte[:20])
+    assert torch.equal(cue, yte[:20])
+    mask = marker_mask(cue)
+    assert (x[:, 0][mask] == 1).all() and torch.equal(x[:, 0][~mask], xte[:20, 0][~mask])
+    assert mask.sum((1, 2)).tolist() == [MARKER * MARKER] * 20
+    cols = [int(m[0].nonzero()[0]) for m in marker_mask(torch.arange(10))]
+    assert cols[0] == 0 and cols[-1] == 28 - MARKER and cols == sorted(set(cols))  # ten places along the edge
+    xr, cr = add_marker(xte, yte, "random", seed=2)
+    assert (cr != yte).float().mean() > 0.8 and torch.equal(cr, add_marker(xte, yte, "random", seed=2)[1])
+    assert torch.equal(add_marker(xte, yte, "none")[0], xte)
+    with pytest.raises(ValueError, match="mode"):
+        add_marker(xte, yte, "sometimes")
+    # a network trained with the marker follows it: right with it, misled by a random one
+    net = train_digits_cnn(epochs=4, snapshot_epochs=(), data=(add_marker(xtr, ytr)[0], ytr, xte, yte), progress=False).model
+    assert accuracy(net, add_marker(xte, yte)[0], yte) > 0.95
+    assert accuracy(net, xr, cr) > 0.3  # it reads the random marker's label far above chance (0.1)
+
+
 def test_too_high_learning_rate_kills_units(digits):
     high = train_digits_cnn(epochs=1, lr=0.5, data=digits, progress=False)
     assert high.history["dead"][-1]["relu2"] == 1.0 and high.history["test_acc"][-1] < 0.2

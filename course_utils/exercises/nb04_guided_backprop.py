@@ -1,9 +1,16 @@
-"""Exercises of 04_guided_backprop: the guided ReLU backward rule, Grad-CAM from activations and gradients."""
+"""Exercises of 04_guided_backprop: the guided ReLU backward rule, Grad-CAM from activations and gradients,
+Zeiler & Fergus's deconvnet projection with switches."""
+from collections import OrderedDict
+
 import torch
+from torch import nn
 
 from ..attribution import grad_cam_from
 from ..backprop_rules import relu_backward
+from ..deconvnet import project
+from ..digits import DigitsCNN
 from ..grading import Case, register
+from ..seeding import forked
 
 
 def guided_relu_backward(x, grad_output):
@@ -40,3 +47,24 @@ def _grad_cam_cases(rng):
 
 register("04.guided_relu_backward", guided_relu_backward, _relu_cases)
 register("04.grad_cam_from", grad_cam_from, _grad_cam_cases)
+
+
+def _digits_net(seed):
+    with forked(seed):
+        return DigitsCNN().eval().requires_grad_(False)
+
+
+def _projection_cases(rng):
+    cases = []
+    for layer, channel, n in [("relu1", 3, 1), ("pool1", 10, 2), ("conv2", 7, 1), ("relu2", 20, 3), ("pool2", 31, 2)]:
+        seed = int(rng.integers(1000))
+        x = torch.from_numpy(rng.random((n, 1, 28, 28))).float()
+        cases.append(Case(f"{n} random 28x28 digit image(s), a digits CNN drawn from seed {seed}, {layer} "
+                          f"channel {channel}", (_digits_net(seed), x, layer, channel)))
+    x = torch.tensor([[[[0.1, 0.5, 0.0, 0.02], [0.2, 0.3, 0.09, 0.01], [0.0, 0.0, 0.7, 0.0], [0.0, 0.05, 0.0, 0.0]]]])
+    cases.append(Case("hand-worked: one 2x2 max pool; the strongest unit is 0.7, its switch at (2, 2)",
+                      (nn.Sequential(OrderedDict([("pool", nn.MaxPool2d(2))])), x, "pool", 0)))
+    return cases
+
+
+register("04.zf_projection", project, _projection_cases, atol=1e-5, rtol=1e-4)

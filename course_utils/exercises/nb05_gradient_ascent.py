@@ -1,12 +1,14 @@
 """Exercises of 05_gradient_ascent: one gradient-ascent step with the L2 penalty; clipping small pixels;
-the diversity term."""
+the diversity term; the whole class-visualization loop (judged by what it reaches)."""
 import torch
 
 from ..ascent import ascent_step
-from ..grading import Case, register
+from ..grading import Case, reaches, register
+from ..images import noise_image
+from ..labels import class_index
 from ..objectives import gram_similarity
 from ..testing import tiny_cnn
-from ..transforms import clip_small_pixels
+from ..transforms import clip_small_pixels, gaussian_blur
 
 
 def tiny_classifier(seed):
@@ -60,3 +62,51 @@ def _diversity_cases(rng):
 
 register("05.diversity", lambda acts: float(gram_similarity(acts)), _diversity_cases, source=gram_similarity,
          atol=1e-5)
+
+
+# ---------------------------------------------------------------- Exercise 4: the whole loop
+
+def visualize_class(model, target, size=32, steps=40, lr=0.05, l2_weight=1.0, blur_every=4, blur_sigma=0.5, seed=0):
+    """A class visualization from faint noise (`images.noise_image(size, seed)`): Adam on the pixels to raise
+    J(x) = S_c(x) - l2_weight * mean((x - 1/2)^2); after each step a Gaussian blur of `blur_sigma` when the
+    step count is a multiple of `blur_every`, then the image clamped to [0, 1]. Returns the image (1, 3, size, size)."""
+    x = noise_image(size, seed).requires_grad_(True)
+    c = class_index(target)
+    opt = torch.optim.Adam([x], lr=lr)
+    for step in range(1, steps + 1):
+        opt.zero_grad()
+        objective = model(x)[0, c] - l2_weight * (x - 0.5).pow(2).mean()
+        (-objective).backward()
+        opt.step()
+        with torch.no_grad():
+            if blur_every and step % blur_every == 0:
+                x.copy_(gaussian_blur(x, blur_sigma))
+            x.clamp_(0, 1)
+    return x.detach()
+
+
+def _class_objective(case, image):
+    model, target = case.args[:2]
+    l2_weight = case.kwargs.get("l2_weight", 1.0)
+    with torch.no_grad():
+        return float(model(image)[0, class_index(target)] - l2_weight * (image - 0.5).pow(2).mean())
+
+
+def _class_start(case):
+    return noise_image(case.kwargs.get("size", 32), case.kwargs.get("seed", 0))
+
+
+def _visualize_cases(rng):
+    cases = []
+    for size, steps, lr, l2 in [(32, 40, 0.05, 1.0), (24, 30, 0.1, 100.0), (40, 40, 0.03, 0.0)]:
+        seed, target = int(rng.integers(1 << 30)), int(rng.integers(1000))
+        cases.append(Case(f"a small random CNN, class {target}, {size}x{size}, {steps} steps, lr={lr}, l2_weight={l2}",
+                          (tiny_classifier(seed), target),
+                          dict(size=size, steps=steps, lr=lr, l2_weight=l2, seed=int(rng.integers(100)))))
+    cases.append(Case("class given by name ('flamingo'), no blur", (tiny_classifier(11), "flamingo"),
+                      dict(size=32, steps=40, lr=0.05, blur_every=0)))
+    return cases
+
+
+register("05.class_visualization", visualize_class, _visualize_cases,
+         behaviour=reaches(_class_objective, _class_start, share=0.5))

@@ -1,9 +1,11 @@
-"""Exercises of 06_inversion: the total-variation regularizer; the inversion loss at one layer."""
+"""Exercises of 06_inversion: the total-variation regularizer; the inversion loss at one layer; the whole
+inversion loop (judged by the loss it reaches)."""
 import torch
 
-from ..grading import Case, register
+from ..grading import Case, reaches, register
+from ..images import noise_image
 from ..inversion import inversion_loss
-from ..layers import activations
+from ..layers import activations, capture
 from ..objectives import tv_penalty
 from ..testing import tiny_cnn
 
@@ -36,3 +38,48 @@ def _loss_cases(rng):
 
 register("06.tv_penalty", tv_penalty, _tv_cases)
 register("06.inversion_loss", inversion_loss, _loss_cases)
+
+
+# ---------------------------------------------------------------- Exercise 3: the whole loop
+
+def invert_code(model, layer, target, size=32, steps=60, lr=0.05, tv_weight=0.05, seed=0):
+    """Feature inversion from faint noise (`images.noise_image(size, seed)`): Adam on the pixels to lower
+    ||phi(x) - target||^2 / ||target||^2 + tv_weight * TV(x) (`tv_penalty`, beta 2), the image clamped to
+    [0, 1] after each step. Returns the image (1, 3, size, size)."""
+    x = noise_image(size, seed).requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        with capture(model, [layer], detach=False) as acts:
+            model(x)
+        code = acts[layer]
+        loss = (code - target).pow(2).sum() / target.pow(2).sum() + tv_weight * tv_penalty(x)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+    return x.detach()
+
+
+def _inversion_objective(case, image):
+    model, layer, target = case.args
+    with torch.no_grad():
+        return -float(inversion_loss(model, image, layer, target) + case.kwargs["tv_weight"] * tv_penalty(image))
+
+
+def _inversion_start(case):
+    return noise_image(case.kwargs["size"], case.kwargs["seed"])
+
+
+def _invert_cases(rng):
+    cases = []
+    for layer, size, steps, tv in [("relu1", 24, 40, 0.05), ("relu2", 32, 60, 0.5), ("conv2", 28, 50, 0.0)]:
+        net = tiny_cnn(int(rng.integers(1 << 30)), scale=0.3)
+        photo = torch.from_numpy(rng.uniform(0, 1, (1, 3, size, size))).float()
+        cases.append(Case(f"the code of a random {size}x{size} image at {layer!r} of a small CNN, {steps} steps, "
+                          f"tv_weight={tv}", (net, layer, activations(net, photo, layer)),
+                          dict(size=size, steps=steps, lr=0.05, tv_weight=tv, seed=int(rng.integers(100)))))
+    return cases
+
+
+register("06.invert_code", invert_code, _invert_cases, behaviour=reaches(_inversion_objective, _inversion_start, share=0.8))
