@@ -29,7 +29,8 @@ def _grade(jobs):
         seconds = time.perf_counter() - t0
     finally:
         shutil.rmtree(folder)
-    assert all(r["status"] == "passed" for r in rows), [r for r in rows if r["status"] != "passed"]
+    # the solutions pass; a written answer waits for a person
+    assert all(r["status"] in ("passed", grader.TO_READ) for r in rows), [r for r in rows if r["status"] != "passed"]
     n = STUDENTS * len(NOTEBOOKS)
     return seconds, f"{n / seconds * 60:.1f} notebooks/min ({n} notebooks, {jobs} job(s))"
 
