@@ -170,13 +170,15 @@ def show_evolution(models, images, layers, size=1.1):
 
     epochs = sorted(models)
     rows = [(layer, c) for layer, chs in layers.items() for c in chs]
+    # the field depends on the architecture only, the same at every epoch
+    fields = {layer: receptive_field(models[epochs[0]], layer, tuple(images.shape[-2:])) for layer in layers}
     fig, axes = plt.subplots(len(rows), len(epochs), figsize=(size * len(epochs) + 1.0, size * len(rows)),
                              squeeze=False)
     for r, (layer, c) in enumerate(rows):
         for k, e in enumerate(epochs):
             net = models[e]
             n, pos = strongest(net, images, layer, c)
-            box = receptive_field(net, layer, tuple(images.shape[-2:])).box(*pos)
+            box = fields[layer].box(*pos)
             proj = project(net, images[n:n + 1], layer, c, position=pos)[0]
             ax = axes[r, k]
             ax.imshow(_grey(signed_picture(cut_patch(proj, box, fill=0.0))).permute(1, 2, 0).numpy(),

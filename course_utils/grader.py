@@ -297,16 +297,16 @@ def _worker(spec: dict) -> dict:
 # ---------------------------------------------------------------- verdicts (in the grader's process)
 
 def _reference(ex_id: str, seed: int):
-    """[(description, inputs fingerprint, "value" or "raised", plain-decoded value or exception class)] per case."""
+    """[(case, inputs fingerprint, "value" or "raised", plain-decoded value or exception class)] per case."""
     ex = exercise(ex_id)
     out = []
     for case in ex.cases(np.random.default_rng(seed)):
         args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
         inputs = fingerprint((args, kwargs))
         try:
-            out.append((case.description, inputs, "value", from_plain(to_plain(ex.reference(*args, **kwargs)))))
+            out.append((case, inputs, "value", from_plain(to_plain(ex.reference(*args, **kwargs)))))
         except Exception as e:  # noqa: BLE001 - a case where the right answer is an error
-            out.append((case.description, inputs, "raised", type(e)))
+            out.append((case, inputs, "raised", type(e)))
     return out
 
 
@@ -321,10 +321,9 @@ def judge(ex_id: str, seed: int, answer: dict) -> tuple[str, str, list[str]]:
     if "no_answer" in answer:
         return FAILED, f"the kernel gave no answer ({answer['no_answer']})", flags + ["no answer from the kernel"]
     expected = _reference(ex_id, seed)
-    cases = ex.cases(np.random.default_rng(seed)) if ex.behaviour is not None else [None] * len(expected)
     got = answer.get("cases", [])
-    for k, (description, inputs, kind, value) in enumerate(expected, 1):
-        label = f"Case {k} of {len(expected)} ({description})"
+    for k, (case, inputs, kind, value) in enumerate(expected, 1):
+        label = f"Case {k} of {len(expected)} ({case.description})"
         if k > len(got):
             return FAILED, f"{label}: no answer", flags + ["incomplete answer from the kernel"]
         g = got[k - 1]
@@ -340,7 +339,7 @@ def judge(ex_id: str, seed: int, answer: dict) -> tuple[str, str, list[str]]:
         if kind == "raised":
             return FAILED, f"{label}: expected {value.__name__}, but your function returned a value", flags
         gv = from_plain(g.get("value"))
-        msg = ex.verdict(cases[k - 1], value, gv)
+        msg = ex.verdict(case, value, gv)
         if msg:
             return FAILED, f"{label}: {msg}", flags
     return PASSED, f"passed all {len(expected)} cases.", flags

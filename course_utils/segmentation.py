@@ -102,6 +102,13 @@ def composites(n=8, size=224, object_size=112, seed=0):
     return out
 
 
+def seed_map(model, x, target, method, **kwargs):
+    """The map that seeds GrabCut: `attribution.attribute`, with occlusion and Grad-CAM cut at zero (what raises
+    the score is evidence; what lowers it is not the object)."""
+    m = attribute(model, x, target, method, **kwargs)
+    return m.clamp(min=0) if method in ("occlusion", "grad_cam") else m
+
+
 def benchmark(model, cases, methods=None, progress=False):
     """{method: [IoU per case]} for GrabCut seeded by each map, and "centred box" (a centred square of the
     object's area). cases: (image, mask, target) triples (`composites`); methods: {name: (method, kwargs)}
@@ -113,10 +120,7 @@ def benchmark(model, cases, methods=None, progress=False):
     scores["centred box"] = []
     for x, mask, target in tqdm(cases, desc="segmenting", disable=not progress, leave=False):
         for name, (method, kwargs) in methods.items():
-            m = attribute(model, x, target, method, **kwargs)
-            if name == "occlusion" or method in ("occlusion", "grad_cam"):
-                m = m.clamp(min=0)  # what raises the score is evidence; what lowers it is not the object
-            scores[name].append(iou(grabcut(x, m), mask))
+            scores[name].append(iou(grabcut(x, seed_map(model, x, target, method, **kwargs)), mask))
         scores["centred box"].append(iou(centre_box(mask.shape, int(mask.sum())), mask))
     return scores
 
@@ -130,13 +134,11 @@ def show_segmentations(model, image, target, methods=None, size=2.6):
     x = as_batch(image, 224)
     pictures, titles, masks = [x], [str(target)], {}
     for name, (method, kwargs) in methods.items():
-        m = attribute(model, x, target, method, **kwargs)
-        m = m.clamp(min=0) if method in ("occlusion", "grad_cam") else m
-        masks[name] = grabcut(x, m)
+        masks[name] = grabcut(x, seed_map(model, x, target, method, **kwargs))
         pictures.append(x * (0.25 + 0.75 * masks[name].float()))
         titles.append(f"GrabCut from {name}")
     return grid(pictures, titles, ncols=len(pictures), size=size), masks
 
 
-__all__ = ["grabcut", "iou", "centre_box", "composite", "composites", "benchmark", "show_segmentations", "OBJECTS",
+__all__ = ["grabcut", "seed_map", "iou", "centre_box", "composite", "composites", "benchmark", "show_segmentations", "OBJECTS",
            "BACKGROUNDS", "METHODS"]
