@@ -10,6 +10,7 @@ import course_utils as cu
 from course_utils import adversarial as adv
 from course_utils import testing
 from course_utils.optimize import Progress
+from helpers import assert_same_run
 
 
 def tiny_cnn(seed=0, classes=1000, bn=False):
@@ -127,6 +128,9 @@ def test_fgsm_closed_form_on_a_linear_model():
 
 @pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients")
 def test_fgsm_and_iterative_fgsm_match_captum():
+    """Equal to Captum's FGSM and PGD at every pixel. Captum treats a gradient of |g| <= zero_thresh (1e-6) as a
+    tie and leaves that pixel alone; the course takes sign(g), as Goodfellow et al. write it. With Captum's
+    threshold at 0 the two agree exactly; with its default they differ only at such pixels."""
     from captum.robust import FGSM, PGD
 
     model = tiny_cnn(4, classes=10)
@@ -137,16 +141,19 @@ def test_fgsm_and_iterative_fgsm_match_captum():
         return F.cross_entropy(out, t, reduction="none")
 
     _, grad = adv.loss_gradient(model, x, y)
-    clear = grad.abs() > 1e-3 * grad.abs().max()  # where the gradient is ~0 its sign is rounding noise
-    assert clear.float().mean() > 0.95
     for targeted in (False, True):
         ours = adv.fgsm(model, x, y, 0.03, targeted=targeted)
-        theirs = FGSM(model, loss_func=ce, lower_bound=0, upper_bound=1).perturb(x, 0.03, y, targeted=targeted)
-        torch.testing.assert_close(ours[clear], theirs[clear], atol=1e-6, rtol=0)
-        ours = adv.iterative_fgsm(model, x, y, 0.03, 0.01, 5, targeted=targeted)
-        theirs = PGD(model, loss_func=ce, lower_bound=0, upper_bound=1).perturb(
-            x, 0.03, 0.01, 5, y, targeted=targeted, random_start=False)
-        assert (ours - theirs).abs().gt(1e-6).float().mean() < 0.01
+        captum_fgsm = FGSM(model, loss_func=ce, lower_bound=0, upper_bound=1)
+        by_default = captum_fgsm.perturb(x, 0.03, y, targeted=targeted)
+        differ = (ours - by_default).abs() > 1e-6
+        assert differ.any() and (grad[differ].abs() <= captum_fgsm.zero_thresh).all()  # Captum's ties only
+        captum_fgsm.zero_thresh = 0
+        torch.testing.assert_close(ours, captum_fgsm.perturb(x, 0.03, y, targeted=targeted), atol=1e-7, rtol=0)
+        captum_pgd = PGD(model, loss_func=ce, lower_bound=0, upper_bound=1)
+        captum_pgd.fgsm.zero_thresh = 0
+        torch.testing.assert_close(adv.iterative_fgsm(model, x, y, 0.03, 0.01, 5, targeted=targeted),
+                                   captum_pgd.perturb(x, 0.03, 0.01, 5, y, targeted=targeted, random_start=False),
+                                   atol=1e-7, rtol=0)
 
 
 def test_one_pgd_step_without_random_start_is_fgsm():
@@ -162,13 +169,14 @@ def test_seeds_reproduce_random_starts():
     a = adv.pgd(model, x, 1, 0.05, 0.01, 2, seed=7)
     b = adv.pgd(model, x, 1, 0.05, 0.01, 2, seed=7)
     c = adv.pgd(model, x, 1, 0.05, 0.01, 2, seed=8)
-    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert_same_run(a, b)
+    assert not torch.allclose(a, c)
     start = adv.pgd(model, x, 1, 0.05, 0.01, 0, seed=7)  # zero steps: the random start itself
     assert 0.02 < (start - x).abs().mean() < 0.05 and (start - x).abs().max() <= 0.05 + 1e-6
     torch.manual_seed(0)
     d = adv.pgd(model, x, 1, 0.05, 0.01, 2)
     torch.manual_seed(0)
-    assert torch.equal(d, adv.pgd(model, x, 1, 0.05, 0.01, 2))  # seed=None: torch's global generator
+    assert_same_run(d, adv.pgd(model, x, 1, 0.05, 0.01, 2))  # seed=None: torch's global generator
 
 
 # ---------------------------------------------------------------- targets, errors, the model left alone
@@ -177,14 +185,15 @@ def test_targets_by_name_index_list_and_tensor():
     model = tiny_cnn(0)
     x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     by_name = adv.fgsm(model, x, "ostrich", 0.01)
-    assert torch.equal(by_name, adv.fgsm(model, x, cu.class_index("ostrich"), 0.01))
-    assert torch.equal(by_name, adv.fgsm(model, x, torch.tensor([9, 9]), 0.01))
-    assert torch.equal(by_name, adv.fgsm(model, x, ["ostrich", 9], 0.01))
+    assert_same_run(by_name, adv.fgsm(model, x, cu.class_index("ostrich"), 0.01))
+    assert_same_run(by_name, adv.fgsm(model, x, torch.tensor([9, 9]), 0.01))
+    assert_same_run(by_name, adv.fgsm(model, x, ["ostrich", 9], 0.01))
     one = adv.fgsm(model, x[0], 9, 0.01)  # a (3, H, W) image is a batch of one
-    assert one.shape == (1, *x[0].shape) and torch.equal(one[0], by_name[0])
+    assert one.shape == (1, *x[0].shape)
+    assert_same_run(one[0], by_name[0])
     # eps per image: the same as separate calls
     per = adv.fgsm(model, x, 9, torch.tensor([0.01, 0.03]))
-    assert torch.equal(per[1], adv.fgsm(model, x[1:], 9, 0.03)[0])
+    assert_same_run(per[1], adv.fgsm(model, x[1:], 9, 0.03)[0])
 
 
 @pytest.mark.parametrize("call, error, words", [
@@ -290,20 +299,6 @@ def test_figures(model, photos):
                                                                                             0.5 / 255, 2)})
     assert len([ax for ax in fig.axes if ax.images]) == 4
     plt.close(fig)
-
-
-def test_exercises_accept_their_references(monkeypatch):
-    from course_utils.grading import check, exercises, run_cases
-
-    assert check("10.fgsm_step", adv.fgsm)
-    assert check("10.logistic_probabilities", adv.logistic_attack)
-
-    def forgot_the_clamp(model, x, target, eps, targeted=False):
-        x = x.clone().requires_grad_(True)
-        F.cross_entropy(model(x), target).backward()
-        return x.detach() + (-eps if targeted else eps) * x.grad.sign()
-
-    assert not run_cases(exercises()["10.fgsm_step"], forgot_the_clamp)
 
 
 def test_linearity_check_on_a_linear_model():
@@ -430,29 +425,41 @@ def test_the_robust_network_draws_digits_the_standard_one_recognizes(digit_pair)
 
 def test_the_robust_networks_gradients_follow_the_strokes(digit_pair):
     """The positive part of d score / d x, scaled to [0, 1], read as a picture: the robust network's is the
-    digit for a nearest-neighbour judge in pixel space more often, and lies closer to the ink."""
+    digit for a nearest-neighbour judge in pixel space more often, and lies closer to the ink.
+
+    Judged on all 360 test digits by paired one-sided tests, not by a margin: training rounds differently on
+    other processors and thread counts, so the two rates move (0.85 vs 0.98 on one machine's first 100 digits,
+    0.88 vs 0.96 on another's), while a true difference stays significant. Sign test on the digits where the
+    judge agrees with one map only (McNemar's exact test), and on the per-digit ink correlations."""
+    from scipy.stats import binomtest
+
     from course_utils import attribution as A
     from course_utils import embeddings
 
     data, standard, robust = digit_pair
-    x, y = data[2][:100], data[3][:100]
+    x, y = data[2], data[3]
 
     def as_pictures(model):
         g = A.saliency(model, x, y, abs=False).clamp(min=0)
         return g / g.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
 
     def knn(pictures):
-        return float(np.mean([int(data[1][embeddings.nearest_neighbours(p.flatten(), data[0].flatten(1), 5,
-                                                                         "euclidean")].mode().values) == t
-                              for p, t in zip(pictures, y.tolist())]))
+        return torch.tensor([int(data[1][embeddings.nearest_neighbours(p.flatten(), data[0].flatten(1), 5,
+                                                                       "euclidean")].mode().values) == t
+                             for p, t in zip(pictures, y.tolist())])
 
     def ink(pictures):
-        return float(torch.stack([torch.corrcoef(torch.stack([a, b]))[0, 1]
-                                  for a, b in zip(pictures.flatten(1), x.flatten(1))]).mean())
+        return torch.stack([torch.corrcoef(torch.stack([a, b]))[0, 1] for a, b in zip(pictures.flatten(1), x.flatten(1))])
 
     maps = {"standard": as_pictures(standard), "robust": as_pictures(robust)}
-    assert knn(maps["robust"]) > knn(maps["standard"]) + 0.08, {k: knn(v) for k, v in maps.items()}
-    assert ink(maps["robust"]) > ink(maps["standard"]) + 0.05, {k: ink(v) for k, v in maps.items()}
+    read = {k: knn(v) for k, v in maps.items()}
+    robust_only, standard_only = int((read["robust"] & ~read["standard"]).sum()), int((read["standard"] & ~read["robust"]).sum())
+    p_read = binomtest(robust_only, robust_only + standard_only, 0.5, alternative="greater").pvalue
+    assert p_read < 1e-3, {"robust only": robust_only, "standard only": standard_only, "p": p_read,
+                           **{k: float(v.float().mean()) for k, v in read.items()}}
+    closer = ink(maps["robust"]) > ink(maps["standard"])
+    p_ink = binomtest(int(closer.sum()), len(closer), 0.5, alternative="greater").pvalue
+    assert p_ink < 1e-3, {"robust closer to the ink": float(closer.float().mean()), "p": p_ink}
 
 
 def test_class_visualizations_of_both_digit_networks_read_as_their_digit(digit_pair):

