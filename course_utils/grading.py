@@ -196,9 +196,23 @@ def compare(expected, got, atol=1e-5, rtol=1e-4, where="result") -> str | None:
     return None
 
 
+class ExerciseDefect(RuntimeError):
+    """An exercise of the course that cannot judge anything (it drew no cases): a bug to report, never a pass."""
+
+
+def draw_cases(ex: Exercise, seed: int) -> list:
+    """The exercise's cases drawn with `seed`; an exercise that draws none raises ExerciseDefect (a check
+    over zero cases would pass every answer)."""
+    cases = list(ex.cases(np.random.default_rng(seed)))
+    if not cases:
+        raise ExerciseDefect(f"exercise {ex.id} drew no cases with seed {seed}: it cannot judge an answer "
+                             f"(a defect of the course: report it)")
+    return cases
+
+
 def run_cases(ex: Exercise, fn: Callable, seed: int = 0) -> CheckResult:
     """Run `fn` on the exercise's cases (drawn with `seed`) against the reference, here, in this process."""
-    cases = ex.cases(np.random.default_rng(seed))
+    cases = draw_cases(ex, seed)
     for k, case in enumerate(cases, 1):
         label = f"Case {k} of {len(cases)} ({case.description})"
         try:
@@ -283,7 +297,7 @@ def answers(exercise_id: str, fn: Callable | None, seed: int) -> dict:
             seen.append(True)
 
     out = []
-    for case in ex.cases(np.random.default_rng(seed)):
+    for case in draw_cases(ex, seed):
         args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
         entry = {"inputs": fingerprint((args, kwargs))}
         old = sys.getprofile()

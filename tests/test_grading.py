@@ -152,8 +152,37 @@ def test_cases_depend_on_the_seed_only(ex_id):
 
 
 @pytest.mark.parametrize("ex_id", sorted(i for i in exercises() if not i.startswith("test.")))
-def test_every_reference_passes_its_own_cases(ex_id):
-    assert run_cases(exercises()[ex_id], exercises()[ex_id].reference, seed=5).status == PASSED
+def test_every_exercise_draws_cases_for_any_seed(ex_id):
+    ex = exercises()[ex_id]
+    assert all(len(grading.draw_cases(ex, seed)) >= 3 for seed in (0, 1, 2**31 - 1))
+
+
+register("test.empty", _square, lambda rng: [])
+
+
+def test_an_exercise_without_cases_fails_loudly_never_passes(tmp_path):
+    """'passed all 0 cases' would give every answer the point: the check, the kernel's answers and the grader
+    all raise instead, and a grading run stops before it runs a submission."""
+    from course_utils import grader
+
+    with pytest.raises(grading.ExerciseDefect, match="no cases"):
+        check("test.empty", _square)
+    with pytest.raises(grading.ExerciseDefect):
+        answers("test.empty", _square, seed=1)
+    with pytest.raises(grading.ExerciseDefect):
+        grader.judge("test.empty", 1, {"cases": []})
+    source = grader.nbgrader_metadata({"cells": [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": "def f(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION"},
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": "check('test.empty', f)"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    (tmp_path / "source").mkdir()
+    (tmp_path / "source" / "hw.ipynb").write_text(json.dumps(source))
+    (tmp_path / "subs" / "ann").mkdir(parents=True)
+    (tmp_path / "subs" / "ann" / "hw.ipynb").write_text(json.dumps(source))
+    with pytest.raises(grading.ExerciseDefect):
+        grader.grade(str(tmp_path / "subs"), str(tmp_path / "source"), str(tmp_path / "grades.csv"))
+    assert not (tmp_path / "grades.csv").exists()
 
 
 def _descend(target, steps=20, lr=0.2):

@@ -73,7 +73,9 @@ def _inversion_start(case):
 
 def _invert_cases(rng):
     cases = []
-    for layer, size, steps, tv in [("relu1", 24, 40, 0.05), ("relu2", 32, 60, 0.5), ("conv2", 28, 50, 0.0)]:
+    # the last case's TV weight is large: a loop that leaves the regularizer out fails it
+    for layer, size, steps, tv in [("relu1", 24, 40, 0.05), ("relu2", 32, 60, 0.5), ("conv2", 28, 50, 0.0),
+                                   ("relu1", 24, 40, 5.0)]:
         net = tiny_cnn(int(rng.integers(1 << 30)), scale=0.3)
         photo = torch.from_numpy(rng.uniform(0, 1, (1, 3, size, size))).float()
         cases.append(Case(f"the code of a random {size}x{size} image at {layer!r} of a small CNN, {steps} steps, "

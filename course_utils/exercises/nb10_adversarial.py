@@ -1,7 +1,10 @@
 """Exercises of 10_adversarial: one FGSM step, the linear explanation's probabilities, one step of PGD
 adversarial training."""
+import copy
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..adversarial import LECTURE_W, LECTURE_X, fgsm, logistic_attack, pgd_training_step
 from ..grading import Case, compare, register
@@ -31,14 +34,32 @@ def _fgsm_cases(rng):
     return cases
 
 
-def _compare_images(expected, got):
-    """Exact up to float rounding; a handful of pixels (< 1%) may differ where the gradient is ~0 and
-    its sign depends on how the loss was written (mean or sum, log_softmax + nll or cross_entropy)."""
+def _tied(case):
+    """The pixels whose gradient sign float32 cannot settle: |g| (float64) at most 10x the float32 rounding error
+    seen there (|g32 - g64|), or exactly 0. Two right float32 answers may move these either way, or not at all."""
+    model, x, labels, _ = copy.deepcopy(case.args)
+
+    def grad(dtype):
+        m, z = model.to(dtype), x.to(dtype).requires_grad_(True)
+        (g,) = torch.autograd.grad(F.cross_entropy(m(z), torch.as_tensor(labels)), z)
+        return g.double()
+
+    g64 = grad(torch.float64)
+    return (g64.abs() <= 10 * (grad(torch.float32) - g64).abs()) | (g64 == 0)
+
+
+def _fgsm_verdict(case, expected, got):
+    """Equal to the reference within float rounding everywhere but at tied pixels (`_tied`), where any of
+    x - eps, x and x + eps (clamped) is right."""
     msg = compare(expected, got)
-    if msg is None or not torch.is_tensor(got) or tuple(got.shape) != tuple(expected.shape):
+    if msg is None or not (torch.is_tensor(got) or isinstance(got, np.ndarray)) or tuple(got.shape) != tuple(expected.shape):
         return msg
-    wrong = (got.detach().float() - expected).abs() > 1e-5
-    return None if wrong.float().mean() < 0.01 else msg
+    got = torch.as_tensor(np.asarray(got.detach().cpu() if torch.is_tensor(got) else got)).double()
+    x, eps = case.args[1].double(), float(case.args[3])
+    wrong = ~torch.isclose(got, expected.double(), atol=1e-5, rtol=1e-4)
+    tied = _tied(case)
+    right_at_a_tie = (got[None] - torch.stack([(x - eps).clamp(0, 1), x, (x + eps).clamp(0, 1)])).abs().le(1e-5).any(0)
+    return msg if (wrong & ~(tied & right_at_a_tie)).any() else None
 
 
 def _logistic_cases(rng):
@@ -53,7 +74,7 @@ def _logistic_cases(rng):
     return cases
 
 
-register("10.fgsm_step", fgsm, _fgsm_cases, compare=_compare_images)
+register("10.fgsm_step", fgsm, _fgsm_cases, behaviour=_fgsm_verdict)
 register("10.logistic_probabilities", logistic_attack, _logistic_cases, atol=1e-6, rtol=1e-5)
 
 
