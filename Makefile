@@ -11,8 +11,9 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+SUDO_N := $(if $(filter 0,$(shell id -u)),,sudo -n)  # never waits for a password
 
-.PHONY: setup lab test test-unit test-notebooks test-browser run bench assignments grade clean
+.PHONY: setup sandbox lab test test-unit test-notebooks test-browser run bench assignments grade clean
 
 setup: $(STAMP)
 
@@ -22,13 +23,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --progress-bar off -e '.[dev]'
 	@touch $(STAMP)
 
+# The grader seals each submission with bubblewrap (Debian's package, installed when missing, as test-browser
+# installs Chromium); without it, `unshare` does the same where it works (python -m course_utils.sandbox check).
+sandbox:
+	@command -v bwrap >/dev/null || ! command -v apt-get >/dev/null || { echo "Installing Debian's bubblewrap for the grader's sandbox"; \
+	  $(SUDO_N) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO_N) apt-get install -y -qq bubblewrap; } \
+	  || echo "bubblewrap could not be installed: the grader falls back to unshare where it can"
+
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
 
-test: $(STAMP)
+test: $(STAMP) sandbox
 	MPLBACKEND=Agg $(PY) -m pytest tests $(NOTEBOOKS) $(PYTEST_NB) -v -rs
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) sandbox
 	MPLBACKEND=Agg $(PY) -m pytest tests -v -rs
 
 test-notebooks: $(STAMP)
@@ -55,7 +63,7 @@ assignments: $(STAMP)
 # Grade a folder of submissions: make grade SUBMISSIONS=path/to/folder [JOBS=2]
 # Writes build/grades.csv and one feedback page per student in build/feedback/.
 JOBS ?= 1
-grade: $(STAMP)
+grade: $(STAMP) sandbox
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder [JOBS=2]"; exit 2; }
 	$(PY) -m course_utils.grader grade $(SUBMISSIONS) --source notebooks --out build/grades.csv --jobs $(JOBS)
 

@@ -6,14 +6,19 @@ How a notebook is graded (`grade`):
 1. Which exercises a notebook has, which function answers each and its points come from the
    instructor's source notebooks (`--source`), never from the submission: deleting a check cell
    changes nothing.
-2. The submission runs in a fresh kernel inside the sandbox (`course_utils.sandbox`: time and
-   memory limits, no network, its own PID namespace), every cell, past errors, as nbgrader does.
+2. A copy of the submission runs sealed (`course_utils.sandbox`: only its own copy writable, nothing
+   else of the machine's files but the system, the environment and the package, read-only; no network;
+   its own PID namespace; time and memory limits) in a fresh kernel, every cell, past errors, as
+   nbgrader does. Before the first cell the grader's own code arms the tripwire (`course_utils.tripwire`).
 3. The grader then asks the kernel for the outputs of the student's functions on cases drawn with a
-   seed chosen now (`grading.answers`), as plain data (numbers, arrays; no pickle), and judges them
-   in its own process against the reference it computes itself. Nothing the kernel prints, writes
-   or patches is a verdict; cases that differ from the grader's own are reported as tampering.
-4. A submission that uses the reference implementation, or touches the grading code, is flagged
-   in the table for the instructor to review.
+   seed of each exercise's own, sent only with that question, as plain data (numbers, arrays; no
+   pickle), and judges them in its own process against the reference it computes itself. While it asks,
+   the course's implementation of that exercise is switched off in the kernel. Nothing the kernel
+   prints, writes or patches is a verdict; cases that differ from the grader's own are reported.
+4. A submission that calls the reference fails that case; one that names it, touches the grading code or
+   reaches into the interpreter, or whose solution is close to another's, the course's or the model
+   solution (`course_utils.similarity`, similarity.html beside the CSV) is flagged, and a flagged pass
+   waits at 0 points for a person (`review`), unless --flagged keep.
 5. Written questions (a markdown answer cell marked "written question `<id>`", the model answer in its
    solution region) are not scored by a machine: their rows say "to read", and written_answers.html,
    beside the CSV, lists each question with its model answer and every student's answer.
@@ -23,6 +28,7 @@ Command line (also behind ``make assignments`` and ``make grade``)::
     python -m course_utils.grader assignments notebooks build/assignments
     python -m course_utils.grader grade SUBMISSIONS --source notebooks --out build/grades.csv --jobs 2
     python -m course_utils.grader metadata notebooks/*.ipynb     # add nbgrader's cell metadata
+    python -m course_utils.grader review build/grades.csv --accept alice:00.top_k --reject bob:00.top_k
 
 SUBMISSIONS holds one folder per student with that student's notebooks in it (any depth, so
 nbgrader's ``submitted/<student>/<assignment>/`` works as it is).
@@ -39,14 +45,15 @@ import json
 import os
 import re
 import secrets
+import shutil
 import sys
+import tempfile
 import time
 
-import numpy as np
-
-from . import sandbox
-from .grading import BEGIN, CRASHED, END, FAILED, NOT_ATTEMPTED, PASSED, TIMED_OUT, exercise
+from . import sandbox, similarity
+from .grading import BEGIN, CRASHED, END, FAILED, NOT_ATTEMPTED, PASSED, TIMED_OUT, ExerciseDefect, draw_cases, exercise
 from .plain_data import fingerprint, from_plain, to_plain
+from .tripwire import ReferenceSwitchedOff, answers_cell
 
 NOT_SUBMITTED = "not submitted"
 FIELDS = ["student", "notebook", "exercise", "status", "score", "points", "flags", "message"]
@@ -64,6 +71,8 @@ _CHECK = re.compile(r"""(?<![\w.])check\(\s*["']([\w.\-]+)["']\s*,\s*([A-Za-z_]\
 _WRITTEN = re.compile(r"written question `([\w.\-]+)`")
 ANSWER_STUB = "YOUR ANSWER HERE"
 TO_READ = "to read"  # a written answer waits for a person
+TO_REVIEW = "to review"  # a flagged pass: 0 points until a person accepts it (`review --accept`)
+REJECTED = "rejected"  # a flagged pass a person did not accept
 
 
 def _grade_id(exercise_id: str) -> str:
@@ -238,16 +247,33 @@ def make_assignments(src_dir, out_dir) -> list[str]:
 
 # ---------------------------------------------------------------- running a submission (in the sandbox)
 
-def _worker(spec: dict) -> dict:
-    """Run the submission's cells, then ask its kernel for the answers; the sandboxed child does this."""
+COPY_LIMIT = 256 << 20  # bytes of a submission's folder copied beside its notebook (data files it reads)
+
+
+def copy_submission(path, scratch) -> str:
+    """Copy the submitted notebook's folder into `scratch` (links stay links: nothing outside the folder is
+    read; above COPY_LIMIT, the notebook alone) and return the copy's path. The original is only read."""
+    folder = os.path.dirname(os.path.abspath(path))
+    size = sum(os.lstat(os.path.join(root, f)).st_size for root, _, files in os.walk(folder) for f in files)
+    dest = os.path.join(scratch, "submission")
+    if size <= COPY_LIMIT:
+        shutil.copytree(folder, dest, symlinks=True, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    else:
+        os.makedirs(dest)
+        shutil.copyfile(path, os.path.join(dest, os.path.basename(path)))
+    return os.path.join(dest, os.path.basename(path))
+
+
+def run_submission(spec: dict) -> dict:
+    """Run a submission's cells in a fresh sealed kernel (`sandbox.kernel`: its own copy of the submission
+    writable and nothing else, no network, the time and memory limits), then ask it for the answers.
+
+    Before the first cell the grader's own code arms the tripwire (`tripwire.install`); each exercise's
+    answers are asked with that exercise's seed, sent only then. Returns {"error", "timed_out", "answers",
+    "sandbox"}: what happened, never a verdict.
+    """
     from .runner import Kernel, KernelDied
 
-    try:  # orphans of the kernel come back to this process, which outlives them (Linux)
-        import ctypes
-
-        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError):
-        pass
     t0 = time.monotonic()
     deadline = t0 + spec["timeout"]
     report = {"error": None, "timed_out": False, "answers": {}}
@@ -255,42 +281,52 @@ def _worker(spec: dict) -> dict:
     env = {"MPLBACKEND": "Agg", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
            "OPENBLAS_NUM_THREADS": threads, "PYTHONHASHSEED": "0", "TQDM_DISABLE": "1"}
     nb = _read(spec["notebook"])
-    with Kernel(cwd=spec["cwd"], env=env, transport="ipc", quiet=True, startup_timeout=min(120, spec["timeout"])) as k:
-        for index, cell in enumerate(nb["cells"]):
-            if cell["cell_type"] != "code":
-                continue
-            try:
-                _, error = k.run(_source(cell), deadline)
-            except TimeoutError:
-                report["timed_out"] = f"no end after {spec['timeout']:g} s (in cell {index})"
-                if not k.interrupt():
-                    return report
-                break
-            except KernelDied:
-                report["error"] = f"the kernel died in cell {index}"
-                return report
-            if error and not report["error"]:
-                report["error"] = f"cell {index} raised {error[0]}: {error[1]}"
-        for ex in spec["exercises"]:
-            code = (f"import course_utils.grading as _grading_\n"
-                    f"_grading_.print_answers({ex['id']!r}, globals().get({ex['function']!r}), {spec['seed']}, "
-                    f"{spec['token']!r})")
-            limit = min(time.monotonic() + spec["answer_timeout"], deadline + spec["answer_timeout"])
-            try:
-                outputs, error = k.run(code, limit)
-            except KernelDied:
-                report["error"] = (report["error"] or "") + f"; the kernel died while answering for {ex['id']}"
-                return report
-            except TimeoutError:
-                report["answers"][ex["id"]] = {"timed_out": True}
-                if not k.interrupt():
-                    return report
-                continue
-            text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
-            line = next((s for s in text.splitlines() if s.startswith(spec["token"])), None)
-            report["answers"][ex["id"]] = (json.loads(line[len(spec["token"]):]) if line
-                                           else {"no_answer": f"{error[0]}: {error[1]}" if error else "no answer"})
-    report["seconds"] = time.monotonic() - t0
+    limit = spec["timeout"] + len(spec["exercises"]) * spec["answer_timeout"] + 60
+    where, kernel = "while it started", None
+    try:
+        kernel = Kernel(cwd=os.path.dirname(spec["notebook"]), env=env, quiet=True, startup_timeout=min(120, limit),
+                        sealed={"timeout": limit, "memory": spec["memory"]})
+        with kernel as k:
+            where = "before the first cell"
+            ids = [e["id"] for e in spec["exercises"]]
+            _, error = k.run(f"import course_utils.tripwire as _t\n_t.install({ids!r})\ndel _t", deadline)
+            if error:
+                raise RuntimeError(f"the grader could not arm its tripwire: {error[0]}: {error[1]}")
+            for index, cell in enumerate(nb["cells"]):
+                if cell["cell_type"] != "code":
+                    continue
+                where = f"in cell {index}"
+                try:
+                    _, error = k.run(_source(cell), deadline)
+                except TimeoutError:
+                    report["timed_out"] = f"no end after {spec['timeout']:g} s (in cell {index})"
+                    if not k.interrupt():
+                        return report
+                    break
+                if error and not report["error"]:
+                    report["error"] = f"cell {index} raised {error[0]}: {error[1]}"
+            for ex in spec["exercises"]:
+                where = f"while answering for {ex['id']}"
+                code = answers_cell(ex["id"], ex["function"], spec["seeds"][ex["id"]], spec["token"])
+                try:
+                    outputs, error = k.run(code, min(time.monotonic(), deadline) + spec["answer_timeout"])
+                except TimeoutError:
+                    report["answers"][ex["id"]] = {"timed_out": True}
+                    if not k.interrupt():
+                        return report
+                    continue
+                text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+                line = next((s for s in text.splitlines() if s.startswith(spec["token"])), None)
+                try:
+                    report["answers"][ex["id"]] = json.loads(line[len(spec["token"]):]) if line else \
+                        {"no_answer": f"{error[0]}: {error[1]}" if error else "no answer"}
+                except ValueError:
+                    report["answers"][ex["id"]] = {"no_answer": "its answer was not readable"}
+    except KernelDied:
+        report["error"] = (report["error"] + "; " if report["error"] else "") + f"the kernel died {where}"
+    finally:
+        report["sandbox"] = kernel.sandbox_result if kernel is not None else None
+        report["seconds"] = time.monotonic() - t0
     return report
 
 
@@ -300,7 +336,7 @@ def _reference(ex_id: str, seed: int):
     """[(case, inputs fingerprint, "value" or "raised", plain-decoded value or exception class)] per case."""
     ex = exercise(ex_id)
     out = []
-    for case in ex.cases(np.random.default_rng(seed)):
+    for case in draw_cases(ex, seed):  # none: ExerciseDefect, which stops the run (never "passed all 0 cases")
         args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
         inputs = fingerprint((args, kwargs))
         try:
@@ -313,7 +349,7 @@ def _reference(ex_id: str, seed: int):
 def judge(ex_id: str, seed: int, answer: dict) -> tuple[str, str, list[str]]:
     """(status, message, flags) for the kernel's answer to one exercise, judged against the reference."""
     ex = exercise(ex_id)
-    flags = ["calls the reference implementation"] if answer.get("calls_reference") else []
+    flags = []
     if answer.get("missing"):
         return NOT_ATTEMPTED, "the notebook defines no such function", flags
     if answer.get("timed_out"):
@@ -332,6 +368,8 @@ def judge(ex_id: str, seed: int, answer: dict) -> tuple[str, str, list[str]]:
         if g.get("inputs") != inputs:
             return FAILED, f"{label}: the kernel ran the function on other inputs than the grader drew", \
                 flags + ["cases changed inside the kernel (course_utils was modified?)"]
+        if TRIPPED in g.get("raised", []):  # the tripwire: the course's implementation, called while asked
+            return FAILED, f"{label}: {g.get('message', '')}", flags + [CALLS_REFERENCE]
         if "raised" in g:
             if kind == "raised" and value.__name__ in g["raised"]:
                 continue
@@ -345,11 +383,19 @@ def judge(ex_id: str, seed: int, answer: dict) -> tuple[str, str, list[str]]:
     return PASSED, f"passed all {len(expected)} cases.", flags
 
 
+TRIPPED = ReferenceSwitchedOff.__name__
+CALLS_REFERENCE = "calls the reference implementation (the tripwire caught it)"
+
 _TAMPER = [
     (re.compile(r"\.\s*reference\b"), "reads an exercise's reference"),
     (re.compile(r"\bexercises\s*\(\s*\)"), "reads the exercise registry"),
-    (re.compile(r"_REGISTRY|\bprint_answers\b|\banswers\s*\(|sys\s*\.\s*setprofile|sys\s*\.\s*settrace"),
-     "touches the grading machinery"),
+    (re.compile(r"_REGISTRY|\btripwire\b|_course_answers_|course-grader-answers|\banswers\s*\(|\banswers_cell\b|"
+                r"sys\s*\.\s*setprofile|sys\s*\.\s*settrace"), "touches the grading machinery"),
+    # the ways around the tripwire that need the interpreter's or the import system's inside (README)
+    (re.compile(r"sys\s*\.\s*modules|\breload\s*\(|spec_from_file_location|SourceFileLoader|\brunpy\b|meta_path|"
+                r"__code__|\bco_consts\b|\bco_code\b|__closure__|__globals__|\bctypes\b|_current_frames|_getframe|"
+                r"\bf_back\b|\bf_locals\b|get_objects|get_referrers|getsource|\b__import__\b"),
+     "reaches into the interpreter or the import system"),
 ]
 
 
@@ -388,12 +434,10 @@ def _mentions(text: str, ex_id: str) -> dict[str, int]:
     found: dict[str, int] = {"changes course_utils inside the kernel": _patches(text)}
     for pattern, label in _TAMPER:
         found[label] = found.get(label, 0) + len(pattern.findall(text))
-    impl = exercise(ex_id).implementation
-    name = getattr(impl, "__name__", "<lambda>")
-    if name != "<lambda>":
-        n = re.escape(name)
+    for impl in exercise(ex_id).implementations:
+        n = re.escape(impl.__name__)
         uses = re.findall(rf"[A-Za-z_)\]]\s*\.\s*{n}\b|^\s*(?:from\s+course_utils\S*\s+)?import\b.*\b{n}\b", text, re.M)
-        found[f"uses {impl.__module__}.{name}, the reference"] = len(uses)
+        found[f"uses {impl.__module__}.{impl.__name__}, the reference"] = len(uses)
     return found
 
 
@@ -408,58 +452,78 @@ def static_flags(submission: dict, given: dict, ex_id: str) -> list[str]:
 
 # ---------------------------------------------------------------- grading a class
 
-def _seed_for(run_seed: int, student: str, notebook: str) -> int:
-    return int(hashlib.sha256(f"{run_seed}:{student}:{notebook}".encode()).hexdigest()[:8], 16)
+def _seed_for(run_seed: int, *names: str) -> int:
+    """A seed of its own for a notebook (names: student, notebook) or an exercise (and its id): the kernel
+    is told an exercise's seed only when it is asked for that exercise, and cannot work out another's."""
+    return int(hashlib.sha256(":".join([str(run_seed), *names]).encode()).hexdigest()[:8], 16)
+
+
+def function_source(nb: dict, name: str) -> str | None:
+    """The source of the last top-level `def name` in a notebook's code cells (what the student wrote)."""
+    import ast
+
+    found = None
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        text = "\n".join(line for line in _source(cell).splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == name:
+                found = ast.get_source_segment(text, node)
+    return found
 
 
 def grade_notebook(path, source_nb: dict, student="student", seed=0, timeout=600, memory=6 << 30, threads=None,
                    answer_timeout=60) -> tuple[str, list[dict]]:
-    """Execute one submitted notebook in the sandbox and judge its exercises; (note, rows)."""
+    """Run one submitted notebook sealed (a copy of it, in a scratch folder) and judge its exercises here;
+    returns (note, rows). The submitted file is only read, and never when it is a link."""
     exs = graded_exercises(source_nb)
     name = os.path.basename(path)
-    token = "@@answers-" + secrets.token_hex(8) + "@@"
-    spec = {"notebook": os.path.abspath(path), "cwd": os.path.dirname(os.path.abspath(path)), "exercises": exs,
-            "seed": seed, "token": token, "timeout": timeout, "answer_timeout": answer_timeout,
-            "threads": threads or max(1, os.cpu_count() or 1)}
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("MPLBACKEND", None)
-    result = sandbox.run([sys.executable, "-m", "course_utils.grader", "_worker"], stdin=json.dumps(spec),
-                         timeout=timeout + len(exs) * answer_timeout + 60, memory=memory, env=env)
-    report = None
-    for line in result.stdout.splitlines():
-        if line.startswith(token):
-            try:
-                report = json.loads(line[len(token):])
-            except ValueError:
-                report = None
-    try:
-        submission = _read(path)
-    except (OSError, ValueError) as e:
-        submission = {"cells": []}
-        report = report or {"error": f"cannot read the notebook: {e}", "answers": {}}
+    report, submission = None, {"cells": []}
+    if os.path.islink(path):
+        report = {"error": "the notebook is a symbolic link (to someone else's file?): not run", "answers": {}}
+    else:
+        try:
+            submission = _read(path)
+        except (OSError, ValueError) as e:
+            report = {"error": f"cannot read the notebook: {e}", "answers": {}}
+    if report is None:
+        scratch = tempfile.mkdtemp(prefix="grading-")
+        try:
+            spec = {"notebook": copy_submission(path, scratch), "exercises": exs, "token": "@@answers-" + secrets.token_hex(8) + "@@",
+                    "seeds": {ex["id"]: _seed_for(seed, ex["id"]) for ex in exs}, "timeout": timeout,
+                    "answer_timeout": answer_timeout, "memory": memory,
+                    "threads": threads or max(1, os.cpu_count() or 1)}
+            report = run_submission(spec)
+        except Exception as e:  # noqa: BLE001 - a notebook the grader could not run is that row's crash, not the class's
+            report = {"error": f"the notebook could not be run: {type(e).__name__}: {e}", "answers": {}}
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     given = student_version(source_nb)
-    if result.status == sandbox.OUT_OF_MEMORY:
+    ended = (report.get("sandbox") or {}).get("status")
+    if ended == sandbox.OUT_OF_MEMORY:
         note, default = f"out of memory: used more than {memory / 2**30:.1f} GiB", CRASHED
-    elif report is None and result.status == sandbox.TIMED_OUT:
-        note, default = f"killed after {result.seconds:.0f} s", TIMED_OUT
-    elif report is None:
-        err = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
-        note, default = f"the notebook could not be run: {err}", CRASHED
+    elif ended == sandbox.TIMED_OUT and not report.get("timed_out"):
+        note, default = f"killed after {report['sandbox'].get('seconds', 0):.0f} s", TIMED_OUT
     else:
         note = "; ".join(s for s in (report.get("timed_out") or "", report.get("error") or "") if s)
         default = TIMED_OUT if report.get("timed_out") else (CRASHED if report.get("error") else NOT_ATTEMPTED)
     rows = []
     for ex in exs:
-        answer = (report or {}).get("answers", {}).get(ex["id"])
+        answer = report.get("answers", {}).get(ex["id"])
         flags = static_flags(submission, given, ex["id"])
         if answer is None or (answer.get("missing") and default != NOT_ATTEMPTED):
             status, message = default, note or "the check was never reached"
         else:
-            status, message, more = judge(ex["id"], seed, answer)
+            status, message, more = judge(ex["id"], _seed_for(seed, ex["id"]), answer)
             flags += [f for f in more if f not in flags]
         rows.append({"student": student, "notebook": name, "exercise": ex["id"], "status": status,
                      "score": ex["points"] if status == PASSED else 0, "points": ex["points"],
-                     "flags": "; ".join(flags), "message": message})
+                     "flags": "; ".join(flags), "message": message, "code": function_source(submission, ex["function"])})
     for q in written_questions(source_nb):
         text = written_answer(submission, q["id"])
         if not text:
@@ -484,12 +548,22 @@ def _submissions(folder):
 
 
 def grade(submissions_dir, source_dir="notebooks", out_csv=None, timeout=600, jobs=1, memory=6 << 30, seed=None,
-          notebooks=None, feedback_dir=None, answer_timeout=60) -> list[dict]:
+          notebooks=None, feedback_dir=None, answer_timeout=60, flagged="review",
+          similar=similarity.THRESHOLD) -> list[dict]:
     """Grade SUBMISSIONS_DIR/<student>/**/<notebook>.ipynb against the source notebooks in SOURCE_DIR.
 
     jobs notebooks run at once, each kernel with cores // jobs threads. Writes a CSV and one feedback
-    page per student (HTML) when asked, prints a table and returns the rows.
+    page per student (HTML) when asked, prints a table and returns the rows. flagged: "review" holds a
+    flagged pass at 0 points until a person accepts it, "keep" counts it (`hold_flagged`). similar: the share
+    of code that lists two solutions as copies (`similarity`); None: no copy check.
     """
+    hold_flagged([], flagged)  # a wrong value stops the run before it starts
+    for what, path in (("submissions", submissions_dir), ("source notebooks", source_dir),
+                       ("output", os.path.dirname(os.path.abspath(out_csv)) if out_csv else None), ("feedback", feedback_dir)):
+        inside = path and next((r for r in sandbox.readable() if os.path.abspath(path).startswith(r + os.sep)), None)
+        if inside:
+            raise SystemExit(f"the {what} folder {path} lies inside {inside}, which every sealed notebook can read: "
+                             "move it elsewhere")
     if not os.path.isdir(source_dir):
         raise SystemExit(f"no source notebooks in {source_dir!r}: pass --source, the instructor's notebooks folder")
     sources = {n: _read(os.path.join(source_dir, n)) for n in sorted(os.listdir(source_dir)) if n.endswith(".ipynb")}
@@ -503,6 +577,9 @@ def grade(submissions_dir, source_dir="notebooks", out_csv=None, timeout=600, jo
     if unknown:
         print(f"not graded (no source notebook with exercises of that name): {', '.join(unknown)}", file=sys.stderr)
     run_seed = secrets.randbelow(2**31) if seed is None else seed
+    for name in wanted:  # an exercise that cannot judge stops the run before any submission runs
+        for ex in graded_exercises(sources.get(name, {"cells": []})):
+            draw_cases(exercise(ex["id"]), run_seed)
     cores = os.cpu_count() or 1
     jobs = max(1, min(jobs, cores))
     threads = max(1, cores // jobs)
@@ -532,6 +609,8 @@ def grade(submissions_dir, source_dir="notebooks", out_csv=None, timeout=600, jo
             if seconds:
                 print(f"graded {task[0]}/{task[1]} in {seconds:.0f} s{': ' + note if note else ''}", file=sys.stderr)
     rows = [r for t in tasks for r in results[t]]
+    pairs = find_copies(rows, {n: sources[n] for n in wanted}, similar) if similar is not None else []
+    rows = hold_flagged(rows, flagged)
     for r in rows:
         r["seed"] = run_seed
     if out_csv:
@@ -542,9 +621,72 @@ def grade(submissions_dir, source_dir="notebooks", out_csv=None, timeout=600, jo
             w.writerows(rows)
         if any(r["status"] == TO_READ for r in rows):
             write_written(rows, sources, os.path.join(os.path.dirname(os.path.abspath(out_csv)), "written_answers.html"))
+        if similar is not None:
+            similarity.write_report(pairs, os.path.join(os.path.dirname(os.path.abspath(out_csv)), "similarity.html"),
+                                    similar)
     if feedback_dir:
         write_feedback(rows, notes, feedback_dir)
     print(format_table(rows))
+    return rows
+
+
+def find_copies(rows, sources, threshold=similarity.THRESHOLD) -> list:
+    """Compare every submitted solution of each exercise with the others, the course's implementation and
+    the model solution (`similarity`); flag the rows of the students in each similar pair. Returns the pairs."""
+    pairs = []
+    for name, nb in sources.items():
+        given_nb = student_version(nb)
+        for ex in graded_exercises(nb):
+            mine = [r for r in rows if r["notebook"] == name and r["exercise"] == ex["id"]]
+            found = similarity.similar_pairs(
+                ex["id"], {r["student"]: r.get("code") for r in mine if r.get("code")},
+                function_source(given_nb, ex["function"]),
+                {similarity.COURSE: similarity.course_source(ex["id"]), similarity.MODEL: function_source(nb, ex["function"])},
+                threshold)
+            by_student = {r["student"]: r for r in mine}
+            for pair in found:
+                for who in pair.names:
+                    if who in by_student:
+                        r = by_student[who]
+                        r["flags"] = "; ".join(f for f in (r["flags"], similarity.flag(pair, who)) if f)
+            pairs += found
+    return pairs
+
+
+def hold_flagged(rows, flagged="review"):
+    """flagged="review": a passed row that carries a flag becomes "to review", worth 0 until a person accepts
+    it (`review`), so that no grade the grader doubts is counted unseen; "keep": it keeps its points, flag
+    beside them. Rows are changed in place and returned."""
+    if flagged not in ("review", "keep"):
+        raise ValueError(f"flagged must be 'review' or 'keep', got {flagged!r}")
+    for r in rows:
+        if flagged == "review" and r.get("flags") and r["status"] == PASSED:
+            r["status"], r["score"] = TO_REVIEW, 0
+            r["message"] = (f"{r['message']} Held for review ({r['flags']}): {r['points']} point(s) once a person "
+                            f"accepts it.")
+    return rows
+
+
+def review(csv_path, accept=(), reject=()) -> list[dict]:
+    """Settle rows held for review in a grades CSV: each of `accept` ("student:exercise") gets its points
+    ("passed"), each of `reject` stays at 0 ("rejected"). The CSV is rewritten; the rows are returned."""
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames, list(reader)
+    index = {f"{r['student']}:{r['exercise']}": r for r in rows}
+    for key, verdict in [(k, PASSED) for k in accept] + [(k, REJECTED) for k in reject]:
+        r = index.get(key)
+        if r is None or r["status"] != TO_REVIEW:
+            held = sorted(k for k, r in index.items() if r["status"] == TO_REVIEW)
+            raise SystemExit(f"{key!r} is not a row held for review in {csv_path}; held: {', '.join(held) or 'none'}")
+        r["status"], r["score"] = verdict, r["points"] if verdict == PASSED else "0"
+        r["message"] += " Accepted by a person." if verdict == PASSED else " Not accepted by a person."
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    for r in rows:
+        r["score"], r["points"] = int(r["score"]), int(r["points"])
     return rows
 
 
@@ -564,7 +706,7 @@ def format_table(rows) -> str:
 
 
 _MARK = {TO_READ: ("\u2709", "#1f4e9b"), PASSED: ("\u2713", "#1e7b34"), FAILED: ("\u2717", "#b3261e"),
-         NOT_ATTEMPTED: ("\u270e", "#8a6d00"),
+         NOT_ATTEMPTED: ("\u270e", "#8a6d00"), TO_REVIEW: ("?", "#8a6d00"), REJECTED: ("\u2717", "#b3261e"),
          CRASHED: ("\u2717", "#b3261e"), TIMED_OUT: ("\u29d6", "#b3261e"), NOT_SUBMITTED: ("\u2013", "#666")}
 
 
@@ -648,7 +790,14 @@ def main(argv=None):
     g.add_argument("--jobs", type=int, default=1, help="notebooks graded at once; torch threads are divided among them")
     g.add_argument("--seed", type=int, default=None, help="seed of the cases (default: a new one; it is in the CSV)")
     g.add_argument("--notebooks", default=None, help="comma-separated notebook names to grade (default: all submitted)")
-    sub.add_parser("_worker")  # internal: one notebook, in the sandbox; the spec comes on stdin
+    g.add_argument("--flagged", choices=["review", "keep"], default="review",
+                   help="a flagged pass: 'review' (default) scores 0 until a person accepts it; 'keep' counts it")
+    g.add_argument("--similar", type=float, default=similarity.THRESHOLD,
+                   help=f"share of code two solutions must have in common to be listed (default {similarity.THRESHOLD})")
+    r = sub.add_parser("review", help="accept or reject rows held for review in a grades CSV")
+    r.add_argument("csv")
+    r.add_argument("--accept", nargs="*", default=[], metavar="STUDENT:EXERCISE")
+    r.add_argument("--reject", nargs="*", default=[], metavar="STUDENT:EXERCISE")
     args = p.parse_args(argv)
     if args.cmd == "assignments":
         for path in make_assignments(args.src, args.out):
@@ -659,13 +808,14 @@ def main(argv=None):
             print(path)
     elif args.cmd == "grade":
         feedback = args.feedback or os.path.join(os.path.dirname(os.path.abspath(args.out)), "feedback")
-        grade(args.submissions, args.source, args.out, args.timeout, args.jobs, args.memory, args.seed,
-              args.notebooks.split(",") if args.notebooks else None, feedback)
-    else:
-        spec = json.loads(sys.stdin.read())
-        report = _worker(spec)
-        sys.stdout.write(spec["token"] + json.dumps(report) + "\n")
-        sys.stdout.flush()
+        try:
+            grade(args.submissions, args.source, args.out, args.timeout, args.jobs, args.memory, args.seed,
+                  args.notebooks.split(",") if args.notebooks else None, feedback, flagged=args.flagged,
+                  similar=args.similar)
+        except ExerciseDefect as e:
+            raise SystemExit(f"grading stopped: {e}") from None
+    elif args.cmd == "review":
+        print(format_table(review(args.csv, args.accept, args.reject)))
 
 
 if __name__ == "__main__":

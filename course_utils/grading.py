@@ -24,7 +24,6 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .plain_data import fingerprint, to_plain
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
@@ -49,7 +48,9 @@ class Exercise:
     compare: Callable[[Any, Any], str | None] | None = None  # (expected, got) -> None or what differs
     atol: float = 1e-5
     rtol: float = 1e-4
-    source: Callable | None = None  # the course function the reference wraps (calling it counts as calling the reference)
+    # the course function(s) the reference wraps: calling one counts as calling the reference (the grader's
+    # tripwire switches them off while it asks for answers; the static flags look for their names)
+    source: Callable | tuple | None = None
     # (case, expected, got) -> None or what is wrong: judges what the answer *does* (an optimization loop
     # that reaches its goal), instead of comparing it with the reference's value
     behaviour: Callable[[Case, Any, Any], str | None] | None = None
@@ -61,8 +62,11 @@ class Exercise:
         return self.compare(expected, got) if self.compare else compare(expected, got, self.atol, self.rtol)
 
     @property
-    def implementation(self) -> Callable:
-        return self.source or self.reference
+    def implementations(self) -> tuple:
+        """The course's functions that answer this exercise: the sources and the reference (lambdas aside)."""
+        given = self.source if isinstance(self.source, tuple) else (self.source,) if self.source else ()
+        found = [f for f in (*given, self.reference) if getattr(f, "__name__", "<lambda>") != "<lambda>"]
+        return tuple(dict.fromkeys(found))
 
 
 @dataclass
@@ -267,51 +271,21 @@ def exercise(exercise_id: str) -> Exercise:
 
 # ---------------------------------------------------------------- answers for the grader, as plain data
 
-def _outcome(fn, args, kwargs):
-    """{"value": plain} or {"raised": [type names of the exception's class and bases], "message": ...}."""
-    try:
-        return {"value": to_plain(fn(*args, **kwargs))}
-    except NotImplementedError:
-        return {"not_attempted": True}
-    except Exception as e:  # noqa: BLE001 - the student's error is data for the grader
-        return {"raised": [c.__name__ for c in type(e).__mro__], "message": str(e)[:300]}
-
-
 def answers(exercise_id: str, fn: Callable | None, seed: int) -> dict:
-    """The student's function run on the cases drawn with `seed`, as plain data (for the grader).
+    """The student's function run on the cases drawn with `seed`, as plain data: what the grader's code
+    (`tripwire.ANSWERS`, the same code the grader sends a kernel) reports, here, in this process.
 
-    Returns {"cases": [{"inputs": fingerprint, outcome...}, ...], "calls_reference": bool}; the
-    grader draws the same cases itself, computes the reference and judges. Nothing here decides
-    a grade.
+    Returns {"cases": [{"inputs": fingerprint, "value" or "raised" or "not_attempted"}, ...]}, or
+    {"missing": True} when fn is not callable. Nothing here decides a grade: the grader judges.
     """
-    import sys
+    import contextlib
+    import io
 
-    ex = exercise(exercise_id)
-    if not callable(fn):
-        return {"missing": True, "cases": []}
-    target = getattr(ex.implementation, "__code__", None)
-    seen = []
+    from .tripwire import answers_cell
 
-    def profiler(frame, event, arg):
-        if event == "call" and frame.f_code is target:
-            seen.append(True)
-
-    out = []
-    for case in draw_cases(ex, seed):
-        args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
-        entry = {"inputs": fingerprint((args, kwargs))}
-        old = sys.getprofile()
-        sys.setprofile(profiler)
-        try:
-            entry.update(_outcome(fn, args, kwargs))
-        finally:
-            sys.setprofile(old)
-        out.append(entry)
-        if entry.get("not_attempted"):
-            break
-    return {"cases": out, "calls_reference": bool(seen)}
-
-
-def print_answers(exercise_id: str, fn: Callable | None, seed: int, token: str):
-    """Print `answers(...)` as one JSON line after `token` (the grader sends this call to the kernel)."""
-    print(token + json.dumps(answers(exercise_id, fn, seed)), flush=True)
+    token = "@@answers@@"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(answers_cell(exercise_id, "_function_", seed, token), {"_function_": fn})  # noqa: S102
+    line = next(s for s in out.getvalue().splitlines() if s.startswith(token))
+    return json.loads(line[len(token):])

@@ -6,6 +6,7 @@ run under nbconvert, nbgrader and papermill (tests/test_nbconvert.py).
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
@@ -32,13 +33,25 @@ class Kernel:
 
     transport="ipc" talks over Unix sockets (it works inside a network namespace without even a
     loopback); quiet=True gives the kernel no handle on this process's stdout and stderr.
+    sealed={"timeout": s, "memory": bytes}: the kernel runs in the sandbox (`sandbox.kernel`: only `cwd`
+    writable, no network, those limits); afterwards `sandbox_result` says how it ended.
     """
 
-    def __init__(self, cwd=None, env=None, kernel_name="python3", startup_timeout=120, transport="tcp", quiet=False):
+    def __init__(self, cwd=None, env=None, kernel_name="python3", startup_timeout=120, transport="tcp", quiet=False,
+                 sealed=None):
         from jupyter_client import KernelManager
+        from jupyter_client.kernelspec import KernelSpecManager
 
-        self._tmp = tempfile.TemporaryDirectory(prefix="kernel-") if transport == "ipc" else None
+        from . import sandbox
+
+        self.sandbox_result = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="kernel-") if transport == "ipc" or sealed else None
         kw = {"transport": "ipc", "ip": os.path.join(self._tmp.name, "k")} if self._tmp else {}
+        if sealed is not None:
+            sandbox.install_kernel(self._tmp.name, "sealed", sealed.get("timeout", 3600.0), sealed.get("memory"))
+            kernel_name = "sealed"
+            kw["kernel_spec_manager"] = KernelSpecManager(kernel_dirs=[os.path.join(self._tmp.name, "kernels")])
+            kw["connection_file"] = os.path.join(self._tmp.name, "connection.json")
         self.km = KernelManager(kernel_name=kernel_name, **kw)
         stdio = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "stdin": subprocess.DEVNULL} if quiet else {}
         self.km.start_kernel(cwd=cwd or os.getcwd(), env={**os.environ, **(env or {})}, **stdio)
@@ -115,11 +128,14 @@ class Kernel:
             return False
 
     def close(self):
+        from . import sandbox
+
         try:
             self.kc.stop_channels()
         finally:
             self.km.shutdown_kernel(now=True)
             if self._tmp:
+                self.sandbox_result = _read_json(sandbox.result_path(os.path.join(self._tmp.name, "connection.json")))
                 self._tmp.cleanup()
 
     def __enter__(self):
@@ -127,6 +143,14 @@ class Kernel:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 def execute(nb, cwd=None, timeout=600, env=None, kernel_name="python3"):

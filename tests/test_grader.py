@@ -9,12 +9,14 @@ import pathlib
 import socket
 import threading
 
+import numpy as np
 import psutil
 import pytest
 
 from course_utils import grader, sandbox
 from course_utils.grader import graded_exercises, nbgrader_metadata, strip_solutions, student_version
 from course_utils.grading import exercises
+from helpers import require_isolation
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
@@ -92,8 +94,13 @@ def test_judge_accepts_the_reference_and_rejects_other_inputs():
     # the same answers judged against another seed's cases: the inputs differ, which is tampering
     status, message, flags = grader.judge("00.top_k", 10, honest)
     assert status == "failed" and "other inputs" in message and flags
-    # an answer that returns the reference's outputs is right, but flagged
-    assert "calls the reference implementation" in grader.judge("00.top_k", 9, answers("00.top_k", ex.reference, 9))[2]
+    # a case where the tripwire went off (the kernel's report of it): failed, and flagged
+    tripped = {"cases": [dict(honest["cases"][0], raised=["ReferenceSwitchedOff", "RuntimeError", "Exception"],
+                              message="switched off")]}
+    del tripped["cases"][0]["value"]
+    status, message, flags = grader.judge("00.top_k", 9, tripped)
+    assert (status, flags) == ("failed", [grader.CALLS_REFERENCE]) and "Case 1 of 6" in message
+    assert len(ex.cases(np.random.default_rng(9))) == 6
     assert grader.judge("00.top_k", 9, {"cases": []})[0] == "failed"
     assert grader.judge("00.top_k", 9, {"missing": True, "cases": []})[0] == "not attempted"
 
@@ -148,10 +155,11 @@ def test_sandbox_stops_a_memory_hog():
     assert r.status == sandbox.OUT_OF_MEMORY and r.peak_memory > 400 << 20
 
 
-@pytest.mark.skipif("own network namespace" not in sandbox.isolation(), reason=sandbox.isolation())
 def test_sandbox_has_no_network():
     """A server on this machine's loopback cannot be reached from inside (nothing beyond it is tried)."""
     import sys
+
+    require_isolation()
 
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -164,6 +172,16 @@ def test_sandbox_has_no_network():
     assert r.stdout.startswith("refused")
     outside = sandbox.run([sys.executable, "-c", "print('ok')"], isolate=False, timeout=30)
     assert outside.stdout == "ok\n"
+
+
+def test_missing_isolation_is_a_reported_skip_or_in_ci_a_failure(monkeypatch):
+    monkeypatch.setattr(sandbox, "backend", lambda prefer=None: (sandbox.NONE, "NOT SEALED: unshare failed (test)"))
+    monkeypatch.delenv("COURSE_REQUIRE_ISOLATION", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="unshare failed"):
+        require_isolation()
+    monkeypatch.setenv("COURSE_REQUIRE_ISOLATION", "1")
+    with pytest.raises(pytest.fail.Exception, match="COURSE_REQUIRE_ISOLATION=1"):
+        require_isolation()
 
 
 # ---------------------------------------------------------------- a class of adversarial submissions
@@ -227,11 +245,14 @@ def _class(port):
                                    "check('00.top_k', top_k)"), ["not attempted", "not attempted"]),
         "refcaller": (_edit(source, 1, "from course_utils.labels import top_k as reference_top_k\n\n"
                                        "def top_k(logits, k=5):\n    return reference_top_k(logits, k)\n"),
-                      ["passed", "passed"]),
+                      ["failed", "passed"]),
         "sneaky": (_edit(source, 1, "import importlib\nm = importlib.import_module('course_utils.' + 'lab' + 'els')\n"
-                                    "top_k = getattr(m, 'top' + '_k')\n"), ["passed", "passed"]),
+                                    "top_k = getattr(m, 'top' + '_k')\n"), ["failed", "passed"]),
         "registry": (_edit(source, 1, "from course_utils import grading as g\n"
-                                      "top_k = g.exercises()['00.top_k'].reference\n"), ["passed", "passed"]),
+                                      "top_k = g.exercises()['00.top_k'].reference\n"), ["failed", "to review"]),
+        # right answers, and a line that changes the course inside the kernel: each pass held for review (a
+        # static flag is the notebook's, not one function's)
+        "patient": (_insert(source, 2, "import course_utils as cu\ncu.DEFAULT_SIZE = 96"), ["to review", "to review"]),
         # deleted the check cells; one function wrong, the other exercise removed whole
         "nocheck": (_nb(["import torch", wrong_top_k]), ["failed", "not attempted"]),
         # patches the grading module inside the kernel: checks pass, cases change
@@ -282,8 +303,9 @@ def graded(tmp_path_factory):
         (subs / student / "hw.ipynb").write_text(json.dumps(nb))
     (subs / "zed").mkdir()
     (subs / "zed" / "hw.ipynb").write_text("this is not a notebook")
+    # every student here hands in the same code: the copy check (tests/test_similarity.py) is not the point
     rows = grader.grade(str(subs), str(source_dir), str(tmp / "grades.csv"), timeout=40, jobs=2, memory=1536 << 20,
-                        seed=1234, feedback_dir=str(tmp / "feedback"), answer_timeout=30)
+                        seed=1234, feedback_dir=str(tmp / "feedback"), answer_timeout=30, similar=None)
     done.set()
     listener.join(2)
     server.close()
@@ -307,13 +329,42 @@ def test_the_instructor_sees_who_used_the_reference_or_the_grader(graded):
     _, rows, _, _ = graded
     flags = {(r["student"], r["exercise"]): r["flags"] for r in rows}
     assert "uses course_utils.labels.top_k, the reference" in flags["refcaller", "00.top_k"]
-    assert "calls the reference implementation" in flags["refcaller", "00.top_k"]
-    assert flags["sneaky", "00.top_k"] == "calls the reference implementation"  # no name in the source: seen at run time
+    assert grader.CALLS_REFERENCE in flags["refcaller", "00.top_k"]
+    assert flags["sneaky", "00.top_k"] == grader.CALLS_REFERENCE  # no name in the source: the tripwire caught it
     assert "reads an exercise's reference" in flags["registry", "00.top_k"]
+    assert grader.CALLS_REFERENCE in flags["registry", "00.top_k"]
     assert "changes course_utils inside the kernel" in flags["forger", "00.top_k"]
     assert "changes course_utils inside the kernel" in flags["patcher", "00.top_k"]
     for student in ("honest", "wrong", "blank", "nocheck", "crashy", "sleeper", "forker", "network"):
         assert not flags[student, "00.top_k"] and not flags[student, "04.guided_relu_backward"], student
+
+
+def test_a_flagged_pass_scores_nothing_until_a_person_accepts_it(graded, tmp_path):
+    _, rows, tmp, _ = graded
+    held = [r for r in rows if r["status"] == "to review"]
+    assert sorted((r["student"], r["exercise"]) for r in held) == [
+        ("patient", "00.top_k"), ("patient", "04.guided_relu_backward"), ("registry", "04.guided_relu_backward")]
+    assert all(r["score"] == 0 and r["flags"] and "once a person accepts it" in r["message"] for r in held)
+    csv_path = tmp_path / "grades.csv"
+    csv_path.write_text((tmp / "grades.csv").read_text())
+    with pytest.raises(SystemExit, match="not a row held for review.*patient:00.top_k"):
+        grader.review(str(csv_path), accept=["honest:00.top_k"])
+    assert [r["status"] for r in grader.review(str(csv_path))] == [r["status"] for r in rows]  # nothing settled
+    settled = {(r["student"], r["exercise"]): r for r in grader.review(str(csv_path), accept=["patient:00.top_k"])}
+    assert (settled["patient", "00.top_k"]["status"], settled["patient", "00.top_k"]["score"]) == ("passed", 1)
+    csv_path.write_text((tmp / "grades.csv").read_text())
+    settled = {(r["student"], r["exercise"]): r for r in grader.review(str(csv_path), reject=["patient:00.top_k"])}
+    assert (settled["patient", "00.top_k"]["status"], settled["patient", "00.top_k"]["score"]) == ("rejected", 0)
+    with open(csv_path) as f:  # written back
+        assert ("patient", "rejected") in {(r["student"], r["status"]) for r in csv.DictReader(f)}
+    # --flagged keep: the same rows keep their point, the flag beside it
+    kept = grader.hold_flagged([{"status": "passed", "score": 1, "points": 1, "flags": "calls the reference", "message": ""},
+                                {"status": "failed", "score": 0, "points": 1, "flags": "x", "message": ""}], "keep")
+    assert [(r["status"], r["score"]) for r in kept] == [("passed", 1), ("failed", 0)]
+    reviewed = grader.hold_flagged(kept, "review")
+    assert [(r["status"], r["score"]) for r in reviewed] == [("to review", 0), ("failed", 0)]
+    with pytest.raises(ValueError):
+        grader.hold_flagged([], "ignore")
 
 
 def test_messages_say_what_happened(graded):
@@ -337,8 +388,8 @@ def test_nothing_of_a_submission_outlives_the_grading(graded):
     _, _, _, heard = graded
     left = [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[-1:] == ["876543.5"]]
     assert not left
-    if "own network namespace" in sandbox.isolation():
-        assert not heard, "a submission reached a server on the grader's machine"
+    require_isolation()
+    assert not heard, "a submission reached a server on the grader's machine"
 
 
 def test_student_versions_of_every_notebook_run_to_the_end(tmp_path):
@@ -347,7 +398,8 @@ def test_student_versions_of_every_notebook_run_to_the_end(tmp_path):
     (tmp_path / "subs" / "teacher").mkdir()
     for name in ("00_start_here.ipynb", "04_guided_backprop.ipynb"):
         (tmp_path / "subs" / "teacher" / name).write_text((ROOT / "notebooks" / name).read_text())
-    rows = grader.grade(str(tmp_path / "subs"), str(ROOT / "notebooks"), None, timeout=900, jobs=2)
+    rows = grader.grade(str(tmp_path / "subs"), str(ROOT / "notebooks"), None, timeout=900, jobs=2,
+                        similar=None)  # the teacher hands in the model solution itself
     student = [r for r in rows if r["student"] == "student"]
     assert len(student) == sum(len(graded_exercises(_load(p))) + len(grader.written_questions(_load(p)))
                                for p in NOTEBOOKS)
@@ -409,7 +461,7 @@ def test_written_answers_are_left_to_a_person(tmp_path):
         (tmp_path / "subs" / student).mkdir(parents=True)
         (tmp_path / "subs" / student / "00_sky.ipynb").write_text(json.dumps(nb))
     rows = grader.grade(str(tmp_path / "subs"), str(tmp_path / "src"), out_csv=str(tmp_path / "out" / "grades.csv"),
-                        seed=1, timeout=120, feedback_dir=str(tmp_path / "out" / "feedback"))
+                        seed=1, timeout=120, feedback_dir=str(tmp_path / "out" / "feedback"), similar=None)
     got = {(r["student"], r["exercise"]): (r["status"], r["score"], r["points"]) for r in rows}
     assert got == {("ann", "00.top_k"): ("passed", 1, 1), ("ann", "00.sky"): ("to read", 0, 1),
                    ("bob", "00.top_k"): ("not attempted", 0, 1), ("bob", "00.sky"): ("not attempted", 0, 1),

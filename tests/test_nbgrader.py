@@ -101,3 +101,46 @@ def test_autograde_gives_exactly_the_expected_points(course):
         found = {s: gb.find_submission_notebook("00_start_here", "ps1", s) for s in submissions}
         points = {s: (nb.score, nb.max_score) for s, nb in found.items()}
     assert points == {"right": (1, 1), "wrong": (0, 1), "blank": (0, 1), "nocheck": (0, 1)}
+
+
+def test_sealed_autograde_keeps_every_other_file_as_it_was(tmp_path):
+    """nbgrader's autograde with the course's sealed kernel (README): a submission that rewrites and deletes
+    every file of the course folder it can reach changes nothing outside its own autograded copy."""
+    from course_utils import sandbox
+    from helpers import require_isolation
+    from test_sealed import _digest, _source, _with
+
+    require_isolation()
+    course = tmp_path / "course"
+    (course / "source" / "ps1").mkdir(parents=True)
+    (course / "source" / "ps1" / "hw.ipynb").write_text(json.dumps(_source()))
+    (course / "nbgrader_config.py").write_text(
+        f"c = get_config()\nc.CourseDirectory.root = {str(course)!r}\nc.CourseDirectory.course_id = 'sealed'\n")
+    _nbgrader(course, "generate_assignment", "ps1", "--force")
+    wipe = ("import os\n"
+            f"for d, _, files in os.walk({str(course)!r}):\n"
+            "    for f in files:\n"
+            "        for harm in (lambda p: open(p, 'w').write('{}'), os.remove):\n"
+            "            try:\n"
+            "                harm(os.path.join(d, f))\n"
+            "            except OSError:\n"
+            "                pass\n")
+    for student, nb in {"aaa-wiper": _with(wipe), "honest": _source(), "zz-honest": _source()}.items():
+        (course / "submitted" / student / "ps1").mkdir(parents=True)
+        (course / "submitted" / student / "ps1" / "hw.ipynb").write_text(json.dumps(nb))
+    sandbox.install_kernel(str(tmp_path / "jupyter"), "course-sealed", timeout=300, memory=3 << 30)
+    before = {p: _digest(course / p) for p in ("submitted", "source", "release")}
+    env_path = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = str(tmp_path / "jupyter")
+    try:
+        _nbgrader(course, "autograde", "ps1", "--create", "--force", "--ExecutePreprocessor.kernel_name=course-sealed",
+                  "--KernelManager.transport=ipc")
+    finally:
+        os.environ.pop("JUPYTER_PATH") if env_path is None else os.environ.__setitem__("JUPYTER_PATH", env_path)
+    assert {p: _digest(course / p) for p in before} == before
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
+        scores = {s: gb.find_submission_notebook("hw", "ps1", s).score for s in ("aaa-wiper", "honest", "zz-honest")}
+    assert scores == {"aaa-wiper": 1, "honest": 1, "zz-honest": 1}
+    assert json.loads((course / "autograded" / "honest" / "ps1" / "hw.ipynb").read_text())["cells"]

@@ -52,5 +52,5 @@ def _occlusion_cases(rng):
     return cases
 
 
-register("03.saliency_map", saliency_map, _saliency_cases, atol=1e-6, rtol=1e-4)
-register("03.occlusion_map", occlusion_map, _occlusion_cases, atol=1e-6, rtol=1e-4)
+register("03.saliency_map", saliency_map, _saliency_cases, atol=1e-6, rtol=1e-4, source=(saliency, heatmap))
+register("03.occlusion_map", occlusion_map, _occlusion_cases, atol=1e-6, rtol=1e-4, source=(occlusion_drops,))

@@ -45,7 +45,7 @@ def _grad_cam_cases(rng):
     return cases
 
 
-register("04.guided_relu_backward", guided_relu_backward, _relu_cases)
+register("04.guided_relu_backward", guided_relu_backward, _relu_cases, source=(relu_backward,))
 register("04.grad_cam_from", grad_cam_from, _grad_cam_cases)
 
 
