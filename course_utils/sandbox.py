@@ -68,10 +68,10 @@ def _bwrap_argv(writable, cwd, network) -> list[str]:
             "--unshare-cgroup-try"]
     if not network:
         argv.append("--unshare-net")
+    # the empty folders first: a readable or writable folder may lie inside /tmp (an environment in /tmp/course/.venv)
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp", "--tmpfs", HOME]
     for p in readable():
         argv += ["--ro-bind", p, p]
-    # merged-/usr systems have /bin -> usr/bin: keep the links as links
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp", "--tmpfs", HOME]
     for p in writable:
         argv += ["--bind", p, p]
     argv += ["--chdir", cwd or HOME]
@@ -88,7 +88,6 @@ mount -t tmpfs -o mode=0755 sandbox "$R"
 ro() { if [ -d "$1" ]; then mkdir -p "$R$1"; else mkdir -p "$(dirname "$R$1")"; : > "$R$1"; fi
        mount --rbind "$1" "$R$1"; mount -o remount,bind,ro "$R$1"; }
 rw() { mkdir -p "$R$1"; mount --bind "$1" "$R$1"; }
-for p in $READABLE; do ro "$p"; done
 mkdir -p "$R/proc" "$R/dev" "$R/tmp" "$R$HOME_DIR"
 mount -t proc proc "$R/proc"
 mount -t tmpfs -o mode=0755 dev "$R/dev"
@@ -96,6 +95,7 @@ for d in null zero full random urandom tty; do : > "$R/dev/$d"; mount --bind "/d
 mkdir -p "$R/dev/shm" && mount -t tmpfs shm "$R/dev/shm"
 mount -t tmpfs tmp "$R/tmp"
 mount -t tmpfs home "$R$HOME_DIR"
+for p in $READABLE; do ro "$p"; done
 for p in $WRITABLE; do rw "$p"; done
 exec chroot "$R" /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$WORKDIR" "$@"
 """

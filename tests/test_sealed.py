@@ -197,3 +197,24 @@ def test_the_attacks_are_real_unsealed_they_do_the_harm(tmp_path):
     assert r.status == sandbox.OK, r.stderr
     assert not (course / "source" / "hw" / "hw.ipynb").exists()  # removed
     assert not any((course / "submitted").rglob("*.ipynb"))
+
+
+@pytest.mark.parametrize("backend", [sandbox.BWRAP, sandbox.UNSHARE])
+def test_an_environment_inside_tmp_stays_readable(backend, tmp_path, monkeypatch):
+    """A clone in /tmp (as CI makes one) has its environment there: the empty /tmp goes under it, not over it."""
+    sandbox.backend.cache_clear()
+    if sandbox.backend(backend)[0] != backend:
+        sandbox.backend.cache_clear()
+        pytest.skip(f"{backend} cannot seal here")
+    env = tmp_path / "env"
+    env.mkdir()
+    (env / "lib.txt").write_text("here\n")
+    monkeypatch.setenv("COURSE_SANDBOX", backend)
+    monkeypatch.setattr(sandbox, "readable", lambda: sandbox._system_paths() + [str(env)])
+    try:
+        work = tmp_path / "work"
+        work.mkdir()
+        r = sandbox.run(["/bin/sh", "-c", f"cat {env}/lib.txt; ls /tmp"], timeout=30, writable=[work], cwd=work)
+    finally:
+        sandbox.backend.cache_clear()
+    assert r.stdout.splitlines()[0] == "here", r.stderr
