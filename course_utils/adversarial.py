@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .images import as_batch
+from .images import as_batch, takes_unit_images, unit_images
 from .labels import class_index, class_name, class_scores, predict_batch, targets
 from .layers import frozen
 from .objectives import Objective
@@ -47,15 +47,17 @@ METHODS = ("fgsm", "iterative_fgsm", "pgd")
 
 # ---------------------------------------------------------------- checking the arguments
 
-def _per_image(value, n, name, device, norm="linf"):
-    """eps or alpha as an (n, 1, 1, 1) tensor; a float, or one value per image."""
+def _per_image(value, x, name, norm="linf", pixels=True):
+    """eps or alpha shaped (N, 1, ...) like the batch x: a float, or one value per image. pixels: the input is
+    an image in [0, 1], so an L-infinity step above 1 is a mistake in units."""
+    n = len(x)
     v = torch.as_tensor(value, dtype=torch.float32).flatten()
     if v.numel() not in (1, n):
         raise ValueError(f"{name} must be a number or one value per image ({n}), got {v.numel()} values")
-    if (v < 0).any() or (norm == "linf" and (v > 1).any()):
+    if (v < 0).any() or (pixels and norm == "linf" and (v > 1).any()):
         raise ValueError(f"{name} is in pixel units of [0, 1] (8 grey levels is 8/255 = 0.031), "
                          f"got {v.tolist() if v.numel() < 5 else v}")
-    return v.to(device).expand(n).reshape(n, 1, 1, 1)
+    return v.to(x.device).expand(n).reshape(n, *([1] * (x.dim() - 1)))
 
 
 def loss_gradient(model, x, labels):
@@ -69,14 +71,21 @@ def loss_gradient(model, x, labels):
     return losses.detach(), grad
 
 
-def project(x_adv, x, eps, norm="linf"):
-    """Back into the eps-ball around x, then into [0, 1]. norm="linf": the closest such image (each value
-    within eps of x); norm="l2": the change scaled down to L2 length eps where it is longer."""
+def project(x_adv, x, eps, norm="linf", bounds=(0.0, 1.0)):
+    """Back into the eps-ball around x, then into `bounds` (None: no bounds). norm="linf": the closest such
+    input (each value within eps of x); norm="l2": the change scaled down to L2 length eps where it is longer."""
     if norm == "linf":
-        return torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
-    d = x_adv - x
-    length = d.flatten(1).norm(dim=1).view(-1, *([1] * (d.dim() - 1)))
-    return (x + d * torch.clamp(eps / length.clamp_min(1e-12), max=1.0)).clamp(0, 1)
+        out = torch.min(torch.max(x_adv, x - eps), x + eps)
+    else:
+        d = x_adv - x
+        length = d.flatten(1).norm(dim=1).view(-1, *([1] * (d.dim() - 1)))
+        out = x + d * torch.clamp(eps / length.clamp_min(1e-12), max=1.0)
+    return out.clamp(*bounds) if bounds is not None else out
+
+
+def _bounds(model):
+    """Pixels stay in [0, 1] for a model that takes images in [0, 1]; other inputs are not bounded (as in Captum)."""
+    return (0.0, 1.0) if takes_unit_images(model) else None
 
 
 def _step(grad, norm):
@@ -93,16 +102,17 @@ def fgsm(model, x, target, eps, targeted=False, norm="linf"):
 
     target: the true label (untargeted: its loss goes up) or, with targeted=True, the class the
     image should become (its loss goes down): an index, a name, or one per image.
-    Returns a batch like x, in [0, 1], with |x' - x| <= eps everywhere. norm="l2": one step of L2 length
+    Returns a batch like x with |x' - x| <= eps everywhere, in [0, 1] for a model that takes images
+    (`images.unit_images`; other inputs are not bounded, as in Captum). norm="l2": one step of L2 length
     eps along the gradient instead (the fast gradient method).
     """
     x = as_batch(x, device=model)
     labels = targets(target, len(x), x.device)
-    eps = _per_image(eps, len(x), "eps", x.device, norm)
+    eps = _per_image(eps, x, "eps", norm, _bounds(model) is not None)
     with frozen(model):
         _, grad = loss_gradient(model, x, labels)
     direction = -1.0 if targeted else 1.0
-    return project(x + direction * eps * _step(grad, norm), x, eps, norm)
+    return project(x + direction * eps * _step(grad, norm), x, eps, norm, _bounds(model))
 
 
 def pgd(model, x, target, eps, alpha, steps, targeted=False, random_start=True, seed=0, norm="linf",
@@ -113,7 +123,7 @@ def pgd(model, x, target, eps, alpha, steps, targeted=False, random_start=True, 
     norm="linf" (the default): sign steps, every value within eps of x (Madry et al. 2018).
     norm="l2": steps along the gradient scaled to L2 length alpha, the change's L2 length at most eps
     (eps in the same pixel units, over the whole image: 1 is one pixel moved by 1, or 100 by 0.1).
-    Returns a batch like x, in [0, 1].
+    Returns a batch like x, in [0, 1] for a model that takes images (other inputs are not bounded).
     """
     if int(steps) != steps or steps < 0:
         raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
@@ -121,17 +131,18 @@ def pgd(model, x, target, eps, alpha, steps, targeted=False, random_start=True, 
         raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
     x = as_batch(x, device=model)
     labels = targets(target, len(x), x.device)
-    eps = _per_image(eps, len(x), "eps", x.device, norm)
-    alpha = _per_image(alpha, len(x), "alpha", x.device, norm)
+    eps = _per_image(eps, x, "eps", norm, _bounds(model) is not None)
+    alpha = _per_image(alpha, x, "alpha", norm, _bounds(model) is not None)
     direction = -1.0 if targeted else 1.0
     x_adv = x.clone()
     if random_start:
-        x_adv = project(x + eps * _uniform_in_ball(x.shape, norm, generator(seed)).to(x.device), x, eps, norm)
+        x_adv = project(x + eps * _uniform_in_ball(x.shape, norm, generator(seed)).to(x.device), x, eps, norm,
+                        _bounds(model))
     with frozen(model):
         for _ in tqdm(range(int(steps)), desc="PGD" if random_start else "iterative FGSM",
                       disable=not progress, leave=False):
             _, grad = loss_gradient(model, x_adv, labels)
-            x_adv = project(x_adv + direction * alpha * _step(grad, norm), x, eps, norm)
+            x_adv = project(x_adv + direction * alpha * _step(grad, norm), x, eps, norm, _bounds(model))
     return x_adv
 
 
@@ -164,7 +175,7 @@ def random_sign_noise(x, eps, seed=0):
     L-infinity size as FGSM, but not aligned with the gradient."""
     x = as_batch(x)
     signs = torch.randint(0, 2, x.shape, generator=generator(seed)).to(x.device, x.dtype) * 2 - 1
-    eps = _per_image(eps, len(x), "eps", x.device)
+    eps = _per_image(eps, x, "eps")
     return project(x + eps * signs, x, eps)
 
 
@@ -256,7 +267,7 @@ def success_curve(model, x, target, eps_values, method="pgd", targeted=False, st
     {k: rates}, from the same attacks. Iterative attacks take steps of alpha_scale * eps / steps; norm as
     in `pgd`.
     """
-    x = as_batch(x)
+    x = as_batch(x, device=model)
     n, k = len(x), len(eps_values)
     labels = targets(target, n)
     xs, ls = x.repeat(k, 1, 1, 1), labels.repeat(k)
@@ -332,7 +343,7 @@ def linear_model(coef, intercept):
     model = torch.nn.Sequential(torch.nn.Flatten(), layer).eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    return model
+    return unit_images(model)  # the digits' pixels, in [0, 1]
 
 
 # ---------------------------------------------------------------- figures

@@ -96,6 +96,8 @@ class DigitsCNN(nn.Sequential):
     fc relu3 classifier; `relu3` (64 numbers) is the penultimate feature vector.
     """
 
+    input_range = (0.0, 1.0)  # ink on paper as floats (images.unit_images)
+
     def __init__(self, channels=(16, 32), hidden=64, size=28, pool="max", first=(5, 1)):
         c1, c2 = channels
         if pool not in ("max", "avg"):

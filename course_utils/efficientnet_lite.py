@@ -116,6 +116,8 @@ class MBConv(nn.Module):
 class EfficientNetLite(nn.Module):
     """EfficientNet-Lite taking RGB images in [0, 1], shape (N, 3, H, W), any H and W."""
 
+    input_range = (0.0, 1.0)  # it normalizes them itself (images.unit_images)
+
     def __init__(self, depth_coefficient=1.0, num_classes=1000, dropout=0.2):
         super().__init__()
         self.normalize = Normalize([0.5] * 3, [0.5] * 3)

@@ -259,8 +259,52 @@ def _device_and_dtype(device):
     return device, None
 
 
+UNIT_RANGE = (0.0, 1.0)
+
+
+def takes_unit_images(model) -> bool:
+    """Whether `model` declared that it takes images in [0, 1] (`unit_images`): the course's own models do."""
+    return tuple(getattr(model, "input_range", ())) == UNIT_RANGE
+
+
+def unit_images(model):
+    """Declare that `model` takes images in [0, 1] and normalizes them itself (the course's models, and the
+    torchvision models `load_model` puts a normalization in front of): a tensor given to it is then checked,
+    and a 0..255 or mean/std-normalized one refused with the fix. Returns the model."""
+    model.input_range = UNIT_RANGE
+    return model
+
+
+_warned_pixels = []
+
+
+def _as_given(x, size, device, channels, model):
+    """A tensor for a model that declared nothing: as it is (any shape, any range), on the model's device and
+    dtype; one warning per session when it looks like 0..255 pixels fed to an image network."""
+    t = x.detach()
+    t = t if t.is_floating_point() else t.float()
+    if channels is not None and (t.dim() != 4 or t.shape[1] != channels):
+        raise ImageLoadError(f"an image tensor here has shape (N, {channels}, H, W), got {tuple(x.shape)}")
+    if size is not None and t.dim() == 4 and tuple(t.shape[-2:]) != ((size, size) if isinstance(size, int) else tuple(size)):
+        raise ImageLoadError(f"this model takes tensors as they are: resize the {tuple(t.shape[-2:])} input to {size} "
+                             "yourself, or declare that it takes images in [0, 1] (images.unit_images(model))")
+    if (not _warned_pixels and t.dim() == 4 and t.shape[1] == 3 and t.numel() and float(t.max()) > 2
+            and float(t.min()) >= 0 and bool((t == t.round()).all())):
+        _warned_pixels.append(True)
+        warnings.warn(f"{type(model).__name__} gets a 3-channel tensor of whole numbers in [{float(t.min()):.3g}, "
+                      f"{float(t.max()):.3g}]: 0..255 pixels? Pass what the model was trained on (often x / 255, "
+                      "then its normalization); tensors reach a model that declared nothing as they are", stacklevel=3)
+    dev, dtype = _device_and_dtype(device)
+    return t.to(device=dev, dtype=dtype or t.dtype) if dev is not None else t
+
+
 def as_batch(x, size=None, device=None, channels=None) -> torch.Tensor:
     """A float batch (N, C, H, W) in [0, 1] from anything an image can be.
+
+    The model says what it takes: a model that declared images in [0, 1] (`unit_images`; every model of the
+    course does) gets a tensor checked as below; any other model given as `device` gets a tensor as it is
+    (a spectrogram, a normalized image, Captum's test inputs), any shape; names, paths and pictures still
+    become [0, 1] batches.
 
     x:      a bundled name, a generated painting, a path, a URL, the bytes of a file, a PIL image or an
             array (each one RGB image, (1, 3, H, W)), or a tensor (C, H, W) or (N, C, H, W) (any channel
@@ -272,6 +316,8 @@ def as_batch(x, size=None, device=None, channels=None) -> torch.Tensor:
             and dtype).
     channels: the channel count a tensor must have (3 where only RGB images make sense); None: any.
     """
+    if torch.is_tensor(x) and isinstance(device, torch.nn.Module) and not takes_unit_images(device):
+        return _as_given(x, size, device, channels, device)
     if torch.is_tensor(x):
         t = x.detach()
         t = t.unsqueeze(0) if t.dim() == 3 else t

