@@ -20,6 +20,7 @@ from torch import nn
 
 from .adversarial import pgd
 from .filters import dead_units
+from .images import UNIT_RANGE
 from .layers import evaluating
 from .seeding import forked, generator
 
@@ -96,7 +97,7 @@ class DigitsCNN(nn.Sequential):
     fc relu3 classifier; `relu3` (64 numbers) is the penultimate feature vector.
     """
 
-    input_range = (0.0, 1.0)  # ink on paper as floats (images.unit_images)
+    input_range = UNIT_RANGE  # ink on paper as floats (images.unit_images)
 
     def __init__(self, channels=(16, 32), hidden=64, size=28, pool="max", first=(5, 1)):
         c1, c2 = channels

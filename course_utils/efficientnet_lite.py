@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .images import UNIT_RANGE
+
 BN_EPS = 1e-3  # TensorFlow's batch-norm epsilon
 
 # Per stage: (repeats, kernel, stride, expand ratio, in channels, out channels).
@@ -116,7 +118,7 @@ class MBConv(nn.Module):
 class EfficientNetLite(nn.Module):
     """EfficientNet-Lite taking RGB images in [0, 1], shape (N, 3, H, W), any H and W."""
 
-    input_range = (0.0, 1.0)  # it normalizes them itself (images.unit_images)
+    input_range = UNIT_RANGE  # it normalizes them itself (images.unit_images)
 
     def __init__(self, depth_coefficient=1.0, num_classes=1000, dropout=0.2):
         super().__init__()

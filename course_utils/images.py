@@ -278,6 +278,11 @@ def unit_images(model):
 _warned_pixels = []
 
 
+def _size_pair(size):
+    """(H, W) of a `size` given as an int (a square) or a pair."""
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
 def _as_given(x, size, device, channels, model):
     """A tensor for a model that declared nothing: as it is (any shape, any range), on the model's device and
     dtype; one warning per session when it looks like 0..255 pixels fed to an image network."""
@@ -285,7 +290,7 @@ def _as_given(x, size, device, channels, model):
     t = t if t.is_floating_point() else t.float()
     if channels is not None and (t.dim() != 4 or t.shape[1] != channels):
         raise ImageLoadError(f"an image tensor here has shape (N, {channels}, H, W), got {tuple(x.shape)}")
-    if size is not None and t.dim() == 4 and tuple(t.shape[-2:]) != ((size, size) if isinstance(size, int) else tuple(size)):
+    if size is not None and t.dim() == 4 and tuple(t.shape[-2:]) != _size_pair(size):
         raise ImageLoadError(f"this model takes tensors as they are: resize the {tuple(t.shape[-2:])} input to {size} "
                              "yourself, or declare that it takes images in [0, 1] (images.unit_images(model))")
     if (not _warned_pixels and t.dim() == 4 and t.shape[1] == 3 and t.numel() and float(t.max()) > 2
@@ -327,7 +332,7 @@ def as_batch(x, size=None, device=None, channels=None) -> torch.Tensor:
         t = t if t.is_floating_point() else t.float()
         check_range(t)
         t = t.clamp(0, 1)
-        if size is not None and tuple(t.shape[-2:]) != ((size, size) if isinstance(size, int) else tuple(size)):
+        if size is not None and tuple(t.shape[-2:]) != _size_pair(size):
             if t.shape[1] != 3:
                 raise ImageLoadError(f"only RGB tensors can be resized here, got {t.shape[1]} channels")
             t = torch.cat([_pil_batch(load_image(one, size=size)) for one in t]).to(t.dtype)

@@ -74,7 +74,8 @@ def area_under_curve(fractions, scores):
 def judge_maps(model, x, target, maps, steps=16, seed=0):
     """Deletion and insertion curves of several maps of one image, beside a random map (the reference every
     map must beat, drawn from `seed`): {name: (fractions, deletion scores, insertion scores)}, one row each."""
-    maps = dict(maps, random=torch.rand(as_batch(x, device=model).shape, generator=generator(seed)))
+    x = as_batch(x, device=model)
+    maps = dict(maps, random=torch.rand(x.shape, generator=generator(seed)))
     out = {}
     for name, m in maps.items():
         fractions, deletion = deletion_curve(model, x, target, m, steps)
