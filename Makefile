@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # The grader seals each submission with bubblewrap (Debian's package, installed when missing, as test-browser
-# installs Chromium); without it, `unshare` does the same where it works (python -m course_utils.sandbox check).
+# installs Chromium); without it, `unshare` does the same where it works (python -m course_utils.grading.sandbox check).
 sandbox:
 	@command -v bwrap >/dev/null || ! command -v apt-get >/dev/null || { echo "Installing Debian's bubblewrap for the grader's sandbox"; \
 	  $(SUDO_N) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO_N) apt-get install -y -qq bubblewrap; } \
@@ -58,14 +58,14 @@ bench: $(STAMP)
 
 # Student versions (solutions removed) in build/assignments/.
 assignments: $(STAMP)
-	$(PY) -m course_utils.grader assignments notebooks build/assignments
+	$(PY) -m course_utils.grading assignments notebooks build/assignments
 
 # Grade a folder of submissions: make grade SUBMISSIONS=path/to/folder [JOBS=2]
 # Writes build/grades.csv and one feedback page per student in build/feedback/.
 JOBS ?= 1
 grade: $(STAMP) sandbox
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder [JOBS=2]"; exit 2; }
-	$(PY) -m course_utils.grader grade $(SUBMISSIONS) --source notebooks --out build/grades.csv --jobs $(JOBS)
+	$(PY) -m course_utils.grading grade $(SUBMISSIONS) --source notebooks --out build/grades.csv --jobs $(JOBS)
 
 clean:
 	rm -rf build

@@ -28,12 +28,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import objectives as O
-from . import param as P
-from . import transforms as T
 from .labels import class_index
 from .layers import activations, get_layer
-from .optimize import Progress, optimize_image
+from .optimize import objectives as O
+from .optimize import param as P
+from .optimize import transforms as T
+from .optimize.loop import Progress, optimize_image
 from .seeding import generator
 
 # What each regularizer is set to when it is on; `L2_ONLY` switches all but the L2 penalty off.

@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import objectives, transforms
 from .images import as_batch, noise_image, to_image
 from .layers import activations, get_layer
-from .optimize import Progress, octave_pyramid, optimize_image
+from .optimize import objectives, transforms
+from .optimize.loop import Progress, octave_pyramid, optimize_image
 from .seeding import generator
 
 # Layers of the default model (EfficientNet-Lite0) that dream well, chosen by looking at the results:

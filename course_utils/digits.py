@@ -13,13 +13,13 @@ import copy
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .adversarial import pgd
-from .filters import dead_units
+from .filters import active_fraction, dead_units, filter_roughness, show_filter_banks, show_filters
 from .images import UNIT_RANGE
 from .layers import evaluating
 from .seeding import forked, generator
@@ -30,9 +30,6 @@ UNIT_LAYERS = ("relu1", "relu2", "relu3")
 # from. Average pooling, because max pooling sends each gradient to one pixel in four (speckled maps); no weight
 # decay, and a small learning rate, under which adversarial training does not kill its units.
 PAIR = dict(epochs=15, lr=0.01, weight_decay=0.0, pool="avg", snapshot_epochs=())
-# PGD in the L2 ball of radius 2 (about one stroke of 4 pixels turned from ink to paper), 5 steps, the radius
-# growing over the first 5 epochs (training against the full radius from the start never gets going).
-ROBUST_TRAINING = dict(eps=2.0, alpha=1.0, steps=5, warmup=5, norm="l2")
 
 
 def load_digits_data(size=28, test_fraction=0.2, seed=0):
@@ -122,13 +119,6 @@ class DigitsCNN(nn.Sequential):
                 nn.init.zeros_(m.bias)
 
 
-def _ramped(attack, epoch):
-    """The attack of an epoch: eps and alpha grow linearly to their values over the first `warmup` epochs."""
-    attack = dict(attack)
-    k = min(1.0, epoch / attack.pop("warmup", 0)) if attack.get("warmup") else 1.0
-    return {**attack, "eps": attack["eps"] * k, "alpha": attack["alpha"] * k}
-
-
 @dataclass
 class TrainResult:
     """What `train_digits_cnn` returns; `snapshots[e]` are conv1's weights after e epochs."""
@@ -147,7 +137,7 @@ def accuracy(model, x, y, batch_size=512):
 
 
 def train_digits_cnn(epochs=12, lr=0.03, weight_decay=0.02, batch_size=32, momentum=0.9, seed=0,
-                     snapshot_epochs=(0, 1, 2, 4, 8, 12), data=None, adversarial=None, pool="max", progress=True,
+                     snapshot_epochs=(0, 1, 2, 4, 8, 12), data=None, attack=None, pool="max", progress=True,
                      model_epochs=(), first=(5, 1)):
     """Train a DigitsCNN with SGD (momentum, weight decay) on the digits; a few seconds on a CPU.
 
@@ -156,9 +146,9 @@ def train_digits_cnn(epochs=12, lr=0.03, weight_decay=0.02, batch_size=32, momen
     first: (kernel, stride) of conv1 (Zeiler & Fergus compared AlexNet's 11x11 at stride 4 with 7x7 at stride 2).
     model_epochs: the epochs after which the whole network is copied (into `TrainResult.models`), to watch
     every layer's features evolve (Zeiler & Fergus, Fig. 4).
-    adversarial: None, or dict(eps=..., alpha=..., steps=...): PGD adversarial training (Madry et al.
-    2018): every batch is first attacked with `adversarial.pgd` (the inner maximization) and the network
-    learns from the attacked batch (the outer minimization); steps + 1 times the work of plain training.
+    attack: None, or attack(model, x, y, epoch, generator) -> x': adversarial training (Madry et al. 2018):
+    every batch is first attacked (the inner maximization; `adversarial.pgd_training` makes PGD's) and the
+    network learns from the attacked batch (the outer minimization).
     Initialization, minibatch order and the attacks' random starts come from `seed`. A diverging run (a
     loss that is not finite) stops and keeps the weights of its last finite epoch; history["diverged"] says so.
     """
@@ -185,8 +175,8 @@ def train_digits_cnn(epochs=12, lr=0.03, weight_decay=0.02, batch_size=32, momen
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
             xb, yb = x_train[idx], y_train[idx]
-            if adversarial is not None:
-                xb = pgd(model, xb, yb, seed=gen, **_ramped(adversarial, epoch))
+            if attack is not None:
+                xb = attack(model, xb, yb, epoch, gen)
             loss = F.cross_entropy(model(xb), yb)
             if not torch.isfinite(loss):
                 hist["diverged"] = True
@@ -216,8 +206,6 @@ def train_digits_cnn(epochs=12, lr=0.03, weight_decay=0.02, batch_size=32, momen
 
 def show_training(run, epochs=None):
     """conv1's filters at the snapshot epochs of one run, each titled with its test accuracy and roughness."""
-    from .filters import filter_roughness, show_filter_banks
-
     epochs = sorted(run.snapshots) if epochs is None else list(epochs)
     acc = dict(zip(run.history["epoch"], run.history["test_acc"]))
     titles = [f"epoch {e}\nacc {acc[e]:.0%}, rough {filter_roughness(run.snapshots[e]):.2f}" for e in epochs]
@@ -229,8 +217,6 @@ def show_runs(runs, size=3.2):
 
     runs: {label: TrainResult} (the end of the run), or {label: (TrainResult, epoch)} (a snapshot epoch).
     """
-    from .filters import filter_roughness, show_filter_banks
-
     banks, titles = [], []
     for label, r in runs.items():
         r, epoch = r if isinstance(r, tuple) else (r, None)
@@ -258,10 +244,6 @@ def shift_agreement(model, x, shifts=((0, 1), (1, 0), (1, 1))):
 def show_activity(run, x, layers=UNIT_LAYERS):
     """How dense each layer's code is after each kept epoch (`filters.active_fraction` over the models of
     `train_digits_cnn(model_epochs=...)`), one line per layer. Returns the Figure."""
-    import matplotlib.pyplot as plt
-
-    from .filters import active_fraction
-
     if not run.models:
         raise ValueError("this run kept no networks: train with model_epochs=(0, 1, ...) to watch the layers")
     epochs = sorted(run.models)
@@ -275,10 +257,25 @@ def show_activity(run, x, layers=UNIT_LAYERS):
     return fig
 
 
+def show_retrained(run, lr, weight_decay):
+    """What one training run ends with: conv1's filters (`filters.show_filters`), the test accuracy, and the
+    fraction of dead units per layer (bars). Returns the Figure."""
+    h, weights = run.history, run.model.conv1.weight
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.3), gridspec_kw={"width_ratios": [1.3, 1]})
+    show_filters(weights, ncols=8, zoom=6, ax=axes[0],
+                 title=f"conv1 after {h['epoch'][-1]} epochs: lr {lr:.3g}, wd {weight_decay:.3g}\n"
+                       f"test accuracy {h['test_acc'][-1]:.0%}, roughness {filter_roughness(weights):.2f}")
+    axes[1].bar(range(3), [h["dead"][-1][name] for name in UNIT_LAYERS], color="#b03a2e")
+    axes[1].set_xticks(range(3), UNIT_LAYERS)
+    axes[1].set_ylim(0, 1.05)
+    axes[1].set_title("fraction of dead units", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def show_dead_units(runs):
     """The fraction of dead units per layer at the end of each run (bars), and of relu2 per epoch (curves).
     runs: {label: TrainResult}; a label's first line names the curve."""
-    import matplotlib.pyplot as plt
     import numpy as np
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))

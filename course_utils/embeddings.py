@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
+from .layers import activations
 
 
 def cosine_neighbours(query, bank, k=5):
@@ -140,8 +143,6 @@ def layer_probes(model, layers, x_train, y_train, x_test, y_test, per_class=None
     """{"pixels": accuracy, layer: accuracy, ...}: `linear_probe` on the pixels and on the flattened
     activations of each layer (every position kept). per_class: train on only that many examples of each
     class (`few_per_class`); the test set stays whole."""
-    from .layers import activations
-
     if per_class is not None:
         keep = few_per_class(y_train, per_class, seed)
         x_train, y_train = x_train[keep], torch.as_tensor(y_train)[keep]
@@ -154,8 +155,6 @@ def layer_probes(model, layers, x_train, y_train, x_test, y_test, per_class=None
 
 def show_probes(curves, ax=None, chance=None):
     """One line per entry of {label: `layer_probes` result}: test accuracy against depth. Returns the Figure."""
-    import matplotlib.pyplot as plt
-
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3.6))
     for n, (label, acc) in enumerate(curves.items()):
@@ -174,19 +173,19 @@ def show_probes(curves, ax=None, chance=None):
 
 
 def show_embedding(points, labels, ax=None, title=None, images=None, n_thumbnails=0, zoom=0.6, seed=0,
-                   names=None, min_dist=0.06):
+                   names=None, min_dist=0.06, size=(5, 5), legend=False):
     """A scatter of a 2-D embedding coloured by label, optionally with up to `n_thumbnails` of the images;
     returns the Figure.
 
     Thumbnails are framed in their class colour and placed only at points at least `min_dist`
     (a fraction of the plot's extent) from the thumbnails already drawn, so they do not pile up.
+    size: the new figure's size when no `ax` is given; legend: the classes' legend beside the plot.
     """
-    import matplotlib.pyplot as plt
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
     points, labels = np.asarray(points), np.asarray(labels)
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 5))
+        _, ax = plt.subplots(figsize=size)
     classes = list(dict.fromkeys(labels.tolist())) if names is None else list(names)
     cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
     for c_i, c in enumerate(classes):
@@ -211,6 +210,9 @@ def show_embedding(points, labels, ax=None, title=None, images=None, n_thumbnail
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=10)
+    if legend:
+        ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+        ax.figure.tight_layout()
     return ax.figure
 
 
@@ -224,8 +226,6 @@ def embed_spaces(spaces, methods=("pca", "tsne"), perplexity=30.0, seed=0):
 def show_embeddings(points, labels, names=None, title="{method} of {space}\n5-NN accuracy in 2-D: {score:.0%}"):
     """One scatter per map of `embed_spaces`, in a row, each titled with its k-NN accuracy (`knn_accuracy`);
     the legend is beside the last one. Returns the Figure."""
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(1, len(points), figsize=(4 * len(points), 4.2), squeeze=False)
     for ax, ((space, method), pts) in zip(axes[0], points.items()):
         show_embedding(pts, labels, ax=ax, names=names,

@@ -8,12 +8,14 @@ training that the lecture (cs231n, "Visualizing and Understanding") asks us to l
 """
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
 
 from .images import as_batch
 from .layers import capture, evaluating
+from .plots import draw_image
 
 
 def normalize_filters(weights, mode="minmax"):
@@ -69,8 +71,6 @@ def filter_grid(weights, ncols=None, zoom=8, pad=1, mode="minmax", background=1.
 
 def show_filters(weights, ncols=None, zoom=8, mode="minmax", title=None, ax=None, size=None, pad=None):
     """`filter_grid(weights)` drawn on `ax` (or a new figure); returns the Figure."""
-    import matplotlib.pyplot as plt
-
     pad = max(1, zoom // 3) if pad is None else pad
     img = filter_grid(weights, ncols=ncols, zoom=zoom, mode=mode, pad=pad)
     if ax is None:
@@ -82,6 +82,20 @@ def show_filters(weights, ncols=None, zoom=8, mode="minmax", title=None, ax=None
     if title:
         ax.set_title(title, fontsize=10)
     return ax.figure
+
+
+def show_filter_and_map(weight, channel, act, x, layer):
+    """One channel of a layer: its filter (zero at grey, `show_filters`), what it computes on the photo x
+    (act: that channel's (H, W) map) and the photo. weight: the layer's (C, C_in, k, k) filters. Returns the Figure."""
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.3))
+    show_filters(weight[channel:channel + 1], ncols=1, zoom=20, mode="symmetric", ax=axes[0],
+                 title=f"{layer}.conv, filter {channel}\n{tuple(weight.shape[1:])}")
+    m = axes[1].imshow(act.numpy(), cmap="viridis")
+    axes[1].set_title(f"{layer}.act, channel {channel}", fontsize=10)
+    axes[1].axis("off")
+    fig.colorbar(m, ax=axes[1], fraction=0.046)
+    draw_image(axes[2], x)
+    return fig
 
 
 def first_conv(model: nn.Module):
@@ -154,8 +168,6 @@ def active_fraction(model, x, layers, batch_size=256, threshold=0.0):
 
 def show_filter_banks(banks, titles=None, ncols=4, zoom=6, mode="minmax", size=2.6):
     """Several filter banks in a row (snapshots during training, or several runs); returns the Figure."""
-    import matplotlib.pyplot as plt
-
     banks = list(banks)
     fig, axes = plt.subplots(1, len(banks), figsize=(size * len(banks), size * 1.25), squeeze=False)
     for k, (ax, w) in enumerate(zip(axes[0], banks)):

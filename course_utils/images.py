@@ -18,6 +18,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .seeding import generator
+from .style_images import DESCRIPTIONS, painting
+
 MAX_SIDE = 1024  # images are bounded to this longest side unless a size is asked for
 
 
@@ -78,8 +81,6 @@ TEXTURES = ("gravel", "grass", "brick", "immunohistochemistry", "hubble_deep_fie
 
 
 def _paintings():
-    from .style_images import DESCRIPTIONS
-
     return DESCRIPTIONS
 
 
@@ -206,8 +207,6 @@ def load_image(src, size=None, max_side=MAX_SIDE) -> Image.Image:
     size=(H, W) resizes to exactly that. A generated painting is drawn at the asked size (512 by default).
     """
     if isinstance(src, str) and src in _paintings():
-        from .style_images import painting
-
         img = painting(src, size if isinstance(size, int) else (512 if size is None else max(size)))
     else:
         img = _to_rgb(_resolve(src))
@@ -350,8 +349,6 @@ def noise_image(size, seed=0, std=0.1, batch=1, channels=3) -> torch.Tensor:
     uniform noise would be a poor start: EfficientNet's stride-2 first layer hardly sees pixel-to-pixel
     noise, so nothing would remove it.
     """
-    from .seeding import generator
-
     h, w = (size, size) if isinstance(size, int) else tuple(size)
     return (0.5 + std * torch.randn(batch, channels, h, w, generator=generator(seed))).clamp(0, 1)
 

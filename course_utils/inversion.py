@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import torch
 
-from . import objectives as O
-from . import param as P
 from .images import as_batch
 from .layers import activations, get_layer
-from .optimize import Progress, evaluate, optimize_image
+from .optimize import objectives as O
+from .optimize import param as P
+from .optimize.loop import Progress, evaluate, optimize_image
 from .seeding import generator
 
 # Defaults: weights of the regularizers, step size and steps of the pixel Adam optimizer.

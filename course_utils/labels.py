@@ -10,6 +10,8 @@ import functools
 
 import torch
 
+from .images import as_batch
+
 
 @functools.lru_cache(maxsize=1)
 def imagenet_labels() -> tuple[str, ...]:
@@ -84,8 +86,6 @@ SCORES = ("logit", "probability")
 def class_scores(model, x, score="logit", batch_size=32) -> torch.Tensor:
     """The model's (N, classes) logits, or probabilities (the softmax), for a batch, `batch_size` images
     at a time, without gradients. x: anything `images.as_batch` takes."""
-    from .images import as_batch
-
     if score not in SCORES:
         raise ValueError(f"score must be one of {SCORES}, got {score!r}")
     x = as_batch(x, device=model)
@@ -101,8 +101,6 @@ def predict(model, image, topk=5, size=224):
     the model takes it), or anything `load_image` accepts (then resized to `size`). For a batch, use
     `predict_batch`.
     """
-    from .images import as_batch
-
     x = as_batch(image, None if torch.is_tensor(image) else size, device=model, channels=3)
     return predict_batch(model, x[:1], topk)[0]
 

@@ -15,6 +15,8 @@ from collections import namedtuple
 import torch
 from torch import nn
 
+from .images import as_batch
+
 LayerInfo = namedtuple("LayerInfo", "name type shape grad_cam", defaults=(False,))
 LayerInfo.__doc__ = """A layer: its name, module type, output shape, and whether Grad-CAM can be computed there
 (an (N, K, h, w) output with a spatial grid of at least 2 x 2, after the input's normalization: Grad-CAM
@@ -125,8 +127,6 @@ def list_layers(model: nn.Module, input_size=224, leaves_only=False) -> list[Lay
     forward pass (or returns no tensor) has shape None.
     """
     names = [n for n, m in model.named_modules() if n and (not leaves_only or not list(m.children()))]
-    from .images import as_batch
-
     x = as_batch(torch.zeros(1, 3, input_size, input_size), device=model)
     with evaluating(model), capture(model, names) as acts:
         model(x)
@@ -147,8 +147,6 @@ def activations(model: nn.Module, x, layers, batch_size=32, progress=False):
     in the same forward passes. The tensors are on the CPU.
     """
     from tqdm.auto import tqdm
-
-    from .images import as_batch
 
     names = [layers] if isinstance(layers, str) else list(layers)
     for name in names:

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import torch
 
+from .images import as_batch, load_image
 from .layers import activations
+from .plots import show_rows
 from .receptive_fields import inside_positions, receptive_field
-
 
 IMAGE_FILES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # Every bundled image that is a photograph (not a binary silhouette or a logo).
@@ -76,8 +77,6 @@ def photo_crops(names=None, size=128, scales=(1.0, 0.5, 0.25), flip=False):
     regions[n] the `Region` of the photo it shows (so `top_patches` can skip a second patch of one place).
     flip=True adds every crop's mirror image.
     """
-    from .images import as_batch, load_image
-
     names = _expand(POOL_PHOTOS if names is None else list(names))
     crops, sources, regions = [], [], []
     for name in names:
@@ -203,8 +202,6 @@ def show_top_patches(model, images, layer, channels, k=9, acts=None, sources=Non
     """One row per channel: its k top patches (`top_patches`, clipped to the image, one per place when
     `regions` is given). sources: a name per image, written above each patch with its activation.
     Returns the Figure."""
-    from .plots import show_rows
-
     rows = [top_patches(model, images, layer, c, k, acts=acts, clip=clip, regions=regions) for c in channels]
     col_titles = None if sources is None else [[f"{sources[p.image_index]}\n{p.value:.2f}" for p in row] for row in rows]
     return show_rows([[p.pixels for p in row] for row in rows], [f"{layer}\nchannel {c}" for c in channels],

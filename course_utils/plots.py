@@ -13,9 +13,13 @@ Images may be PIL images, tensors ((1, 3, H, W), (3, H, W), or (H, W) maps) or n
 """
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from PIL import Image
+
+from .images import as_batch
+from .labels import predict_batch
 
 
 def _displayable(im):
@@ -49,8 +53,6 @@ def draw_image(ax, im, title=None, fontsize=9, cmap=None):
 
 def axes_grid(n, ncols, size, extra_height=0.0):
     """A figure of n axes in rows of ncols, each `size` inches square, all axes hidden: (fig, [axes])."""
-    import matplotlib.pyplot as plt
-
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + extra_height), squeeze=False)
     for ax in axes.flat:
@@ -91,8 +93,6 @@ def grid(images, titles=None, ncols=None, size=2.6, cmap="viridis", suptitle=Non
 
 def show(images, titles=None, **kwargs):
     """Draw images in a titled grid right now (see `grid` for the arguments)."""
-    import matplotlib.pyplot as plt
-
     fig = grid(images, titles, **kwargs)
     if plt.get_backend().lower() in ("agg", "pdf", "svg", "ps", "cairo", "template"):
         plt.close(fig)  # a non-interactive backend (scripts, tests): nothing to display
@@ -123,11 +123,6 @@ def show_predictions(model, images, titles=None, topk=5, size=224):
 
     images: a list of anything `images.as_batch` takes (files and names are resized to `size`).
     """
-    import matplotlib.pyplot as plt
-
-    from .images import as_batch
-    from .labels import predict_batch
-
     if not isinstance(images, (list, tuple)):
         images = [images]
     batch = [as_batch(im, None if torch.is_tensor(im) else size) for im in images]
@@ -146,12 +141,10 @@ def show_predictions(model, images, titles=None, topk=5, size=224):
 def _map2d(m):
     """A (H, W) numpy array from a map of any shape ((1,C,H,W), (C,H,W), (1,H,W), (H,W)); several colour
     channels are reduced with `attribution.heatmap` (max |value|), a single channel keeps its sign."""
-    from .attribution import heatmap
-
     a = m.detach().cpu().float() if torch.is_tensor(m) else torch.as_tensor(np.asarray(m), dtype=torch.float32)
     while a.dim() < 4:
         a = a.unsqueeze(0)
-    return (a[0, 0] if a.shape[1] == 1 else heatmap(a[:1])[0]).numpy()
+    return (a[0, 0] if a.shape[1] == 1 else a[0].abs().amax(0)).numpy()  # as attribution.heatmap reduces
 
 
 def overlay(heatmap, image, alpha=0.5, cmap="jet"):
@@ -220,8 +213,6 @@ def show_maps(image, maps, titles=None, kinds="heat", ncols=None, size=2.6, supt
 
 def show_curves(fractions, curves, title="", xlabel="fraction of pixels", ylabel="probability", ax=None):
     """Deletion or insertion curves: curves = {name: scores (K,)}; the legend gives each area."""
-    import matplotlib.pyplot as plt
-
     if ax is None:
         _, ax = plt.subplots(figsize=(4.2, 3.2))
     f = np.asarray(fractions, dtype=float)
@@ -261,8 +252,6 @@ def show_channels(maps, ncols=8, size=1.3, title=None, cmap="viridis", labels=No
 def show_rows(rows, row_titles=None, col_titles=None, size=1.25):
     """One row of images per entry of `rows` (lists of (3, H, W) tensors in [0, 1]): top patches,
     nearest neighbours. col_titles: None, or one list of titles per row (or None for a row)."""
-    import matplotlib.pyplot as plt
-
     nrows, ncols = len(rows), max(len(r) for r in rows)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + 1.2, size * nrows * 1.12), squeeze=False)
     for r, row in enumerate(rows):

@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
 from .efficientnet_lite import SameConv2d
 from .images import as_batch
 from .layers import capture, evaluating, get_layer
+from .plots import draw_image
 
 
 def rf_size_stride(layers):
@@ -170,10 +172,7 @@ def inside_positions(rf, out_hw, in_hw):
 def show_footprints(model, x, units):
     """The image, then for each unit (layer, (i, j)) the pixels with a nonzero gradient (orange) and the
     computed receptive field (white box), titled with whether the two agree. Returns the Figure."""
-    import matplotlib.pyplot as plt
     import numpy as np
-
-    from .plots import draw_image
 
     x = as_batch(x, device=model)[:1]
     h, w = x.shape[-2:]

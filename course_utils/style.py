@@ -27,8 +27,9 @@ from torch import nn
 
 from .images import as_batch, noise_image
 from .layers import capture, get_layer
-from .objectives import Objective, relative_error, total_variation
-from .optimize import Progress, optimize_image
+from .models import load_model
+from .optimize.loop import Progress, optimize_image
+from .optimize.objectives import Objective, relative_error, total_variation
 from .seeding import generator
 
 # Layers per loss network (measured in notebook 08 and scripts/bench_style.py).
@@ -241,8 +242,6 @@ def loss_network(name=DEFAULT_NETWORK, pretrained=True, pooling="max", softmax=F
     pooling="avg": max pooling replaced by average pooling (VGG only);
     softmax=True: the SWAG transformation of Wang et al. 2021, with `temperature`.
     """
-    from .models import load_model
-
     if isinstance(name, LossNetwork):
         return name
     if not isinstance(name, str):

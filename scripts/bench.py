@@ -17,6 +17,7 @@ import sys
 import time
 
 import torch
+from nbexec import execute_file  # scripts/, beside this file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Issue #19: 01-07, 09 and 10 within 120 s each on 2 cores, 08 within 150 s; 00 is the quick start.
@@ -25,8 +26,6 @@ NOTEBOOK_BUDGETS = {"00": 30, "01": 120, "02": 120, "03": 120, "04": 120, "05": 
 
 
 def time_notebook(path):
-    from course_utils.runner import execute_file
-
     t0 = time.perf_counter()
     execute_file(path, timeout=900, env={"MPLBACKEND": "Agg"})
     return time.perf_counter() - t0

@@ -4,8 +4,8 @@ import torch
 from bench import timed
 
 import course_utils as cu
-from course_utils import attribution as A
-from course_utils import map_quality as Q
+from course_utils.backprop import attribution as A
+from course_utils.backprop import map_quality as Q
 
 
 def _cat():

@@ -5,7 +5,7 @@ import shutil
 import tempfile
 import time
 
-from course_utils import grader
+from course_utils.grading import classroom, registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = ["00_start_here.ipynb", "04_guided_backprop.ipynb"]
@@ -26,12 +26,12 @@ def _grade(jobs):
     try:
         t0 = time.perf_counter()
         # every student hands in the model solution: flagged as copies, kept (the throughput is what counts here)
-        rows = grader.grade(folder, os.path.join(ROOT, "notebooks"), None, jobs=jobs, seed=0, flagged="keep")
+        rows = classroom.grade(folder, os.path.join(ROOT, "notebooks"), None, jobs=jobs, seed=0, flagged="keep")
         seconds = time.perf_counter() - t0
     finally:
         shutil.rmtree(folder)
     # the solutions pass; a written answer waits for a person
-    assert all(r["status"] in ("passed", grader.TO_READ) for r in rows), [r for r in rows if r["status"] != "passed"]
+    assert all(r["status"] in ("passed", registry.TO_READ) for r in rows), [r for r in rows if r["status"] != "passed"]
     n = STUDENTS * len(NOTEBOOKS)
     return seconds, f"{n / seconds * 60:.1f} notebooks/min ({n} notebooks, {jobs} job(s))"
 

@@ -6,8 +6,9 @@ regularizers), one class visualization and one inversion at the notebooks' setti
 from bench import timed
 
 import course_utils as cu
-from course_utils import ascent, inversion, param
-from course_utils import objectives as O
+from course_utils import ascent, inversion
+from course_utils.optimize import param
+from course_utils.optimize import objectives as O
 from course_utils.optimize import optimize_image
 
 STEPS = 20

@@ -12,7 +12,7 @@ import base64
 import os
 import time
 
-from course_utils.runner import execute_file
+from nbexec import execute_file
 
 
 def save_gallery(png, dest, width=900):

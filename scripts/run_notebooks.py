@@ -1,11 +1,11 @@
-"""`make run`: execute notebooks (course_utils.runner) and write the executed copies to --out."""
+"""`make run`: execute notebooks (nbclient, scripts/nbexec.py) and write the executed copies to --out."""
 import argparse
 import os
 import time
 
 import nbformat
 
-from course_utils.runner import NotebookError, execute
+from nbexec import CellExecutionError, DeadKernelError, execute
 
 
 def main():
@@ -22,8 +22,8 @@ def main():
         try:
             execute(nb, cwd=os.path.dirname(os.path.abspath(path)), timeout=args.timeout)
             status = "ok"
-        except (NotebookError, TimeoutError) as e:  # keep the outputs up to the failure
-            status = f"FAILED: {e}"
+        except (CellExecutionError, DeadKernelError, TimeoutError) as e:  # keep the outputs up to the failure
+            status = "FAILED: " + str(e).strip().splitlines()[-1]
             failed.append(path)
         nbformat.write(nb, os.path.join(args.out, os.path.basename(path)))
         print(f"{path}: {time.time() - t0:.0f} s, {status}", flush=True)

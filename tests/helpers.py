@@ -37,7 +37,7 @@ def require_isolation():
 
     import pytest
 
-    from course_utils import sandbox
+    from course_utils.grading import sandbox
 
     if sandbox.backend()[0] == sandbox.NONE:
         reason = f"this machine cannot seal a submission: {sandbox.isolation()}"

@@ -15,7 +15,7 @@ from torch import nn
 import course_utils as cu
 from course_utils import style as st
 from course_utils.fast_style import DEFAULT_WEIGHTS
-from course_utils.transforms import gaussian_blur
+from course_utils.optimize.transforms import gaussian_blur
 
 RIGHT, MISTAKES = {}, {}
 

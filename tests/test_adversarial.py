@@ -391,7 +391,7 @@ def digit_pair():
 
     data = digits.load_digits_data()
     return (data, digits.train_digits_cnn(data=data, progress=False, **digits.PAIR).model,
-            digits.train_digits_cnn(data=data, progress=False, adversarial=digits.ROBUST_TRAINING, **digits.PAIR).model)
+            digits.train_digits_cnn(data=data, progress=False, attack=adv.ROBUST_TRAINING, **digits.PAIR).model)
 
 
 def test_adversarial_training_makes_the_digits_network_robust(digit_pair):
@@ -433,7 +433,7 @@ def test_the_robust_networks_gradients_follow_the_strokes(digit_pair):
     judge agrees with one map only (McNemar's exact test), and on the per-digit ink correlations."""
     from scipy.stats import binomtest
 
-    from course_utils import attribution as A
+    from course_utils.backprop import attribution as A
     from course_utils import embeddings
 
     data, standard, robust = digit_pair
@@ -468,8 +468,9 @@ def test_class_visualizations_of_both_digit_networks_read_as_their_digit(digit_p
     digit's coarse shape; the notebook says so, and the sharper test is the targeted one above)."""
     import functools
 
-    from course_utils import ascent, param
-    from course_utils import objectives as O
+    from course_utils import ascent
+    from course_utils.optimize import param
+    from course_utils.optimize import objectives as O
 
     _, standard, robust = digit_pair
     grey = functools.partial(param.noise, channels=1)

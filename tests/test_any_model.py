@@ -16,7 +16,7 @@ from captum.testing.helpers.basic_models import BasicModel_ConvNet_One_Conv, Bas
 
 import course_utils as cu
 from course_utils import adversarial as adv
-from course_utils import attribution as A
+from course_utils.backprop import attribution as A
 from course_utils import images
 from course_utils.digits import DigitsCNN
 from course_utils.images import ImageLoadError

@@ -27,9 +27,9 @@ from torchvision.models.googlenet import BasicConv2d
 from torchvision.models.resnet import BasicBlock
 
 import course_utils as cu
-from course_utils import attribution as A
+from course_utils.backprop import attribution as A
 from course_utils import ascent, deepdream, inversion
-from course_utils.backprop_rules import backward_rule
+from course_utils.backprop.rules import backward_rule
 from course_utils.optimize import Progress
 
 from helpers import assert_unchanged, state

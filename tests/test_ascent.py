@@ -4,8 +4,8 @@ import torch
 from torch import nn
 
 from course_utils import ascent
-from course_utils import objectives as O
-from course_utils import param as P
+from course_utils.optimize import objectives as O
+from course_utils.optimize import param as P
 from course_utils.images import noise_image as _noise
 from course_utils.layers import LayerNotFoundError
 from course_utils.optimize import evaluate
@@ -203,10 +203,10 @@ def test_the_feature_visualization_panel_runs_every_kind(model, monkeypatch, cap
     from course_utils import panels
 
     boxes, drawn = [], []
-    real = panels.run_panel
-    monkeypatch.setattr(panels, "run_panel", lambda *a, **k: boxes.append(real(*a, **k)))
-    monkeypatch.setattr(panels, "show", lambda images, titles, **k: drawn.append((len(images), titles)))
-    panels.feature_visualization(model)
+    real = panels.lessons.run_panel
+    monkeypatch.setattr(panels.lessons, "run_panel", lambda *a, **k: boxes.append(real(*a, **k)))
+    monkeypatch.setattr(panels.lessons, "show", lambda images, titles, **k: drawn.append((len(images), titles)))
+    panels.feature_visualization_panel(model)
     box = boxes[0]
     controls = {c.description: c for c in box.children[0].children}
     run = box.children[1].children[0].click

@@ -1,4 +1,4 @@
-"""Tests of course_utils.attribution and backprop_rules against Captum, finite differences and
+"""Tests of course_utils.backprop.attribution and backprop_rules against Captum, finite differences and
 hand-worked values, and of the properties the methods must have."""
 from collections import OrderedDict
 
@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 import course_utils as cu
-from course_utils import attribution as A
+from course_utils.backprop import attribution as A
 from course_utils import testing
-from course_utils.backprop_rules import backward_rule, relu_backward, relu_units
+from course_utils.backprop.rules import backward_rule, relu_backward, relu_units
 
 from helpers import assert_unchanged, state
 

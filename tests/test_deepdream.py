@@ -7,10 +7,10 @@ import torch
 from PIL import Image
 
 import course_utils.deepdream as dd
-import course_utils.transforms as T
+import course_utils.optimize.transforms as T
 from course_utils.images import as_batch as cu_as_batch
 from course_utils.layers import activations
-from course_utils.objectives import Context
+from course_utils.optimize.objectives import Context
 from course_utils.optimize import Progress, evaluate, octave_pyramid, optimize_image
 from course_utils.testing import tiny_cnn as _tiny_cnn
 

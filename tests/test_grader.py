@@ -13,8 +13,8 @@ import numpy as np
 import psutil
 import pytest
 
-from course_utils import grader, sandbox
-from course_utils.grader import graded_exercises, nbgrader_metadata, strip_solutions, student_version
+from course_utils.grading import classroom, notebooks, verdicts, sandbox
+from course_utils.grading.notebooks import graded_exercises, nbgrader_metadata, strip_solutions, student_version
 from course_utils.grading import exercises
 from helpers import require_isolation
 
@@ -31,7 +31,7 @@ def _load(path):
 def test_strip_solutions_keeps_indent_and_hints():
     src = "def f(x):\n    ### BEGIN SOLUTION\n    # HINT: square it\n    y = x * x\n    return y\n    ### END SOLUTION\n\nprint(1)\n"
     out = strip_solutions(src)
-    assert out == ("def f(x):\n    # HINT: square it\n    " + grader.HINT + "\n    raise NotImplementedError()\n\nprint(1)\n")
+    assert out == ("def f(x):\n    # HINT: square it\n    " + notebooks.HINT + "\n    raise NotImplementedError()\n\nprint(1)\n")
     with pytest.raises(ValueError):
         strip_solutions("### BEGIN SOLUTION\nx = 1\n")
     with pytest.raises(ValueError):
@@ -47,7 +47,7 @@ def test_student_version_removes_solutions_and_nothing_else(path):
     for a, b in zip(nb["cells"], student["cells"]):
         src_a, src_b = "".join(a["source"]), "".join(b["source"])
         if "### BEGIN SOLUTION" in src_a and a["cell_type"] == "markdown":  # a written question's answer cell
-            assert "### BEGIN SOLUTION" not in src_b and src_b.endswith(grader.ANSWER_STUB)
+            assert "### BEGIN SOLUTION" not in src_b and src_b.endswith(notebooks.ANSWER_STUB)
             model = src_a.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0].strip()
             assert model and model not in src_b and src_b.splitlines()[0] == src_a.splitlines()[0]
         elif "### BEGIN SOLUTION" in src_a:
@@ -64,9 +64,9 @@ def test_student_version_removes_solutions_and_nothing_else(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebooks_carry_nbgrader_metadata(path):
-    """Stored as `python -m course_utils.grader metadata` writes them: solution cells and locked test cells."""
+    """Stored as `python -m course_utils.grading metadata` writes them: solution cells and locked test cells."""
     nb = _load(path)
-    assert nbgrader_metadata(nb) == nb, f"run: python -m course_utils.grader metadata {path.relative_to(ROOT)}"
+    assert nbgrader_metadata(nb) == nb, f"run: python -m course_utils.grading metadata {path.relative_to(ROOT)}"
     ids = [c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"] if "nbgrader" in c.get("metadata", {})]
     assert len(ids) == len(set(ids)) and ids
     for cell in nb["cells"]:
@@ -90,19 +90,19 @@ def test_judge_accepts_the_reference_and_rejects_other_inputs():
 
     ex = exercises()["00.top_k"]
     honest = answers("00.top_k", lambda logits, k=5: _own_top_k(logits, k), seed=9)
-    assert grader.judge("00.top_k", 9, honest)[:2] == ("passed", "passed all 6 cases.")
+    assert verdicts.judge("00.top_k", 9, honest)[:2] == ("passed", "passed all 6 cases.")
     # the same answers judged against another seed's cases: the inputs differ, which is tampering
-    status, message, flags = grader.judge("00.top_k", 10, honest)
+    status, message, flags = verdicts.judge("00.top_k", 10, honest)
     assert status == "failed" and "other inputs" in message and flags
     # a case where the tripwire went off (the kernel's report of it): failed, and flagged
     tripped = {"cases": [dict(honest["cases"][0], raised=["ReferenceSwitchedOff", "RuntimeError", "Exception"],
                               message="switched off")]}
     del tripped["cases"][0]["value"]
-    status, message, flags = grader.judge("00.top_k", 9, tripped)
-    assert (status, flags) == ("failed", [grader.CALLS_REFERENCE]) and "Case 1 of 6" in message
+    status, message, flags = verdicts.judge("00.top_k", 9, tripped)
+    assert (status, flags) == ("failed", [verdicts.CALLS_REFERENCE]) and "Case 1 of 6" in message
     assert len(ex.cases(np.random.default_rng(9))) == 6
-    assert grader.judge("00.top_k", 9, {"cases": []})[0] == "failed"
-    assert grader.judge("00.top_k", 9, {"missing": True, "cases": []})[0] == "not attempted"
+    assert verdicts.judge("00.top_k", 9, {"cases": []})[0] == "failed"
+    assert verdicts.judge("00.top_k", 9, {"missing": True, "cases": []})[0] == "not attempted"
 
 
 def _own_top_k(logits, k=5):
@@ -120,15 +120,15 @@ def test_static_flags_ignore_what_the_instructor_gave():
     given = student_version(source)
     sub = json.loads(json.dumps(given))
     sub["cells"][1]["source"] = "from course_utils.labels import top_k\n"
-    assert grader.static_flags(sub, given, "00.top_k") == ["uses course_utils.labels.top_k, the reference"]
+    assert verdicts.static_flags(sub, given, "00.top_k") == ["uses course_utils.labels.top_k, the reference"]
     sub["cells"][1]["source"] = "import course_utils.grading as g\ng.check = print\nx = g.exercises()['00.top_k'].reference"
-    flags = grader.static_flags(sub, given, "00.top_k")
+    flags = verdicts.static_flags(sub, given, "00.top_k")
     assert {"changes course_utils inside the kernel", "reads an exercise's reference", "reads the exercise registry"} <= set(flags)
-    assert grader.static_flags(given, given, "00.top_k") == []
+    assert verdicts.static_flags(given, given, "00.top_k") == []
     sub["cells"][1]["source"] = "from course_utils import labels\nsetattr(labels, 'top_k', None)\n%time x = 1"
-    assert grader.static_flags(sub, given, "00.top_k") == ["changes course_utils inside the kernel"]
+    assert verdicts.static_flags(sub, given, "00.top_k") == ["changes course_utils inside the kernel"]
     sub["cells"][1]["source"] = "import course_utils as cu\ncu.images.PHOTOS['x'] = 1\ny = cu.top_k"
-    assert grader.static_flags(sub, given, "00.top_k") == ["uses course_utils.labels.top_k, the reference"]
+    assert verdicts.static_flags(sub, given, "00.top_k") == ["uses course_utils.labels.top_k, the reference"]
 
 
 # ---------------------------------------------------------------- the sandbox
@@ -260,7 +260,7 @@ def _class(port):
                                     "real = g.exercise\n"
                                     "g.exercise = lambda i: dataclasses.replace(real(i), cases=lambda rng: [])\n"
                                     "g.run_cases = lambda *a, **k: g.CheckResult(a[0].id, 'passed', 'ok')\n"
-                                    "check('00.top_k', top_k)"), ["failed", "failed"]),
+                                    "check('00.top_k', top_k)"), ["not attempted", "not attempted"]),  # the patch misses the answers code (registry)
         "crashy": (_insert(source, 1, "1 / 0"), ["passed", "passed"]),
         "quitter": (_insert(source, 5, "import os\nos._exit(0)"), ["crashed", "crashed"]),
         "sleeper": (_insert(source, 3, "import time\ntime.sleep(3600)"), ["passed", "timed out"]),
@@ -304,7 +304,7 @@ def graded(tmp_path_factory):
     (subs / "zed").mkdir()
     (subs / "zed" / "hw.ipynb").write_text("this is not a notebook")
     # every student here hands in the same code: the copy check (tests/test_similarity.py) is not the point
-    rows = grader.grade(str(subs), str(source_dir), str(tmp / "grades.csv"), timeout=40, jobs=2, memory=1536 << 20,
+    rows = classroom.grade(str(subs), str(source_dir), str(tmp / "grades.csv"), timeout=40, jobs=2, memory=1536 << 20,
                         seed=1234, feedback_dir=str(tmp / "feedback"), answer_timeout=30, similar=None)
     done.set()
     listener.join(2)
@@ -329,10 +329,10 @@ def test_the_instructor_sees_who_used_the_reference_or_the_grader(graded):
     _, rows, _, _ = graded
     flags = {(r["student"], r["exercise"]): r["flags"] for r in rows}
     assert "uses course_utils.labels.top_k, the reference" in flags["refcaller", "00.top_k"]
-    assert grader.CALLS_REFERENCE in flags["refcaller", "00.top_k"]
-    assert flags["sneaky", "00.top_k"] == grader.CALLS_REFERENCE  # no name in the source: the tripwire caught it
+    assert verdicts.CALLS_REFERENCE in flags["refcaller", "00.top_k"]
+    assert flags["sneaky", "00.top_k"] == verdicts.CALLS_REFERENCE  # no name in the source: the tripwire caught it
     assert "reads an exercise's reference" in flags["registry", "00.top_k"]
-    assert grader.CALLS_REFERENCE in flags["registry", "00.top_k"]
+    assert verdicts.CALLS_REFERENCE in flags["registry", "00.top_k"]
     assert "changes course_utils inside the kernel" in flags["forger", "00.top_k"]
     assert "changes course_utils inside the kernel" in flags["patcher", "00.top_k"]
     for student in ("honest", "wrong", "blank", "nocheck", "crashy", "sleeper", "forker", "network"):
@@ -348,23 +348,23 @@ def test_a_flagged_pass_scores_nothing_until_a_person_accepts_it(graded, tmp_pat
     csv_path = tmp_path / "grades.csv"
     csv_path.write_text((tmp / "grades.csv").read_text())
     with pytest.raises(SystemExit, match="not a row held for review.*patient:00.top_k"):
-        grader.review(str(csv_path), accept=["honest:00.top_k"])
-    assert [r["status"] for r in grader.review(str(csv_path))] == [r["status"] for r in rows]  # nothing settled
-    settled = {(r["student"], r["exercise"]): r for r in grader.review(str(csv_path), accept=["patient:00.top_k"])}
+        classroom.review(str(csv_path), accept=["honest:00.top_k"])
+    assert [r["status"] for r in classroom.review(str(csv_path))] == [r["status"] for r in rows]  # nothing settled
+    settled = {(r["student"], r["exercise"]): r for r in classroom.review(str(csv_path), accept=["patient:00.top_k"])}
     assert (settled["patient", "00.top_k"]["status"], settled["patient", "00.top_k"]["score"]) == ("passed", 1)
     csv_path.write_text((tmp / "grades.csv").read_text())
-    settled = {(r["student"], r["exercise"]): r for r in grader.review(str(csv_path), reject=["patient:00.top_k"])}
+    settled = {(r["student"], r["exercise"]): r for r in classroom.review(str(csv_path), reject=["patient:00.top_k"])}
     assert (settled["patient", "00.top_k"]["status"], settled["patient", "00.top_k"]["score"]) == ("rejected", 0)
     with open(csv_path) as f:  # written back
         assert ("patient", "rejected") in {(r["student"], r["status"]) for r in csv.DictReader(f)}
     # --flagged keep: the same rows keep their point, the flag beside it
-    kept = grader.hold_flagged([{"status": "passed", "score": 1, "points": 1, "flags": "calls the reference", "message": ""},
+    kept = classroom.hold_flagged([{"status": "passed", "score": 1, "points": 1, "flags": "calls the reference", "message": ""},
                                 {"status": "failed", "score": 0, "points": 1, "flags": "x", "message": ""}], "keep")
     assert [(r["status"], r["score"]) for r in kept] == [("passed", 1), ("failed", 0)]
-    reviewed = grader.hold_flagged(kept, "review")
+    reviewed = classroom.hold_flagged(kept, "review")
     assert [(r["status"], r["score"]) for r in reviewed] == [("to review", 0), ("failed", 0)]
     with pytest.raises(ValueError):
-        grader.hold_flagged([], "ignore")
+        classroom.hold_flagged([], "ignore")
 
 
 def test_messages_say_what_happened(graded):
@@ -394,14 +394,14 @@ def test_nothing_of_a_submission_outlives_the_grading(graded):
 
 def test_student_versions_of_every_notebook_run_to_the_end(tmp_path):
     """`make assignments` output, graded: every exercise 'not attempted', no crash; 00 and 04 as solved pass."""
-    grader.make_assignments(str(ROOT / "notebooks"), str(tmp_path / "subs" / "student"))
+    notebooks.make_assignments(str(ROOT / "notebooks"), str(tmp_path / "subs" / "student"))
     (tmp_path / "subs" / "teacher").mkdir()
     for name in ("00_start_here.ipynb", "04_guided_backprop.ipynb"):
         (tmp_path / "subs" / "teacher" / name).write_text((ROOT / "notebooks" / name).read_text())
-    rows = grader.grade(str(tmp_path / "subs"), str(ROOT / "notebooks"), None, timeout=900, jobs=2,
+    rows = classroom.grade(str(tmp_path / "subs"), str(ROOT / "notebooks"), None, timeout=900, jobs=2,
                         similar=None)  # the teacher hands in the model solution itself
     student = [r for r in rows if r["student"] == "student"]
-    assert len(student) == sum(len(graded_exercises(_load(p))) + len(grader.written_questions(_load(p)))
+    assert len(student) == sum(len(graded_exercises(_load(p))) + len(notebooks.written_questions(_load(p)))
                                for p in NOTEBOOKS)
     bad = [(r["notebook"], r["exercise"], r["status"], r["message"]) for r in student if r["status"] != "not attempted"]
     assert not bad
@@ -432,16 +432,16 @@ def test_written_questions_metadata_student_version_and_answers():
     meta = source["cells"][-1]["metadata"]["nbgrader"]
     assert meta == {"grade": True, "grade_id": "00_sky", "locked": False, "points": 1, "schema_version": 3,
                     "solution": True, "task": False}
-    assert grader.written_questions(source) == [{"id": "00.sky", "points": 1, "question": WRITTEN_Q,
+    assert notebooks.written_questions(source) == [{"id": "00.sky", "points": 1, "question": WRITTEN_Q,
                                                  "model_answer": "Rayleigh scattering: blue light scatters more "
                                                                  "(it goes as 1 / wavelength^4)."}]
     blank = student_version(source)
-    assert blank["cells"][-1]["source"] == "**Your answer** (written question `00.sky`):\n\n" + grader.ANSWER_STUB
-    assert grader.written_answer(blank, "00.sky") == ""
+    assert blank["cells"][-1]["source"] == "**Your answer** (written question `00.sky`):\n\n" + notebooks.ANSWER_STUB
+    assert notebooks.written_answer(blank, "00.sky") == ""
     answered = json.loads(json.dumps(blank))
     answered["cells"][-1]["source"] = "**Your answer** (written question `00.sky`):\n\nBecause of the sea."
-    assert grader.written_answer(answered, "00.sky") == "Because of the sea."
-    assert grader.written_answer(_nb(["x = 1"]), "00.sky") is None
+    assert notebooks.written_answer(answered, "00.sky") == "Because of the sea."
+    assert notebooks.written_answer(_nb(["x = 1"]), "00.sky") is None
     bad = _nb([])
     bad["cells"].append(_md("### BEGIN SOLUTION\nan answer without a marker\n### END SOLUTION"))
     with pytest.raises(ValueError, match="written question"):
@@ -460,7 +460,7 @@ def test_written_answers_are_left_to_a_person(tmp_path):
     for student, nb in {"ann": answered, "bob": blank, "cy": deleted}.items():
         (tmp_path / "subs" / student).mkdir(parents=True)
         (tmp_path / "subs" / student / "00_sky.ipynb").write_text(json.dumps(nb))
-    rows = grader.grade(str(tmp_path / "subs"), str(tmp_path / "src"), out_csv=str(tmp_path / "out" / "grades.csv"),
+    rows = classroom.grade(str(tmp_path / "subs"), str(tmp_path / "src"), out_csv=str(tmp_path / "out" / "grades.csv"),
                         seed=1, timeout=120, feedback_dir=str(tmp_path / "out" / "feedback"), similar=None)
     got = {(r["student"], r["exercise"]): (r["status"], r["score"], r["points"]) for r in rows}
     assert got == {("ann", "00.top_k"): ("passed", 1, 1), ("ann", "00.sky"): ("to read", 0, 1),

@@ -9,7 +9,7 @@ import torch
 from course_utils import grading
 from course_utils.grading import (FAILED, NOT_ATTEMPTED, PASSED, Case, ExerciseFailed, answers, check, compare,
                                   exercises, register, run_cases)
-from course_utils.plain_data import fingerprint, from_plain, to_plain
+from course_utils.grading.plain_data import fingerprint, from_plain, to_plain
 
 
 def _square(x):
@@ -162,15 +162,15 @@ register("test.empty", _square, lambda rng: [])
 def test_an_exercise_without_cases_fails_loudly_never_passes(tmp_path):
     """'passed all 0 cases' would give every answer the point: the check, the kernel's answers and the grader
     all raise instead, and a grading run stops before it runs a submission."""
-    from course_utils import grader
+    from course_utils.grading import classroom, notebooks, verdicts
 
     with pytest.raises(grading.ExerciseDefect, match="no cases"):
         check("test.empty", _square)
     with pytest.raises(grading.ExerciseDefect):
         answers("test.empty", _square, seed=1)
     with pytest.raises(grading.ExerciseDefect):
-        grader.judge("test.empty", 1, {"cases": []})
-    source = grader.nbgrader_metadata({"cells": [
+        verdicts.judge("test.empty", 1, {"cases": []})
+    source = notebooks.nbgrader_metadata({"cells": [
         {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
          "source": "def f(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION"},
         {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
@@ -180,7 +180,7 @@ def test_an_exercise_without_cases_fails_loudly_never_passes(tmp_path):
     (tmp_path / "subs" / "ann").mkdir(parents=True)
     (tmp_path / "subs" / "ann" / "hw.ipynb").write_text(json.dumps(source))
     with pytest.raises(grading.ExerciseDefect):
-        grader.grade(str(tmp_path / "subs"), str(tmp_path / "source"), str(tmp_path / "grades.csv"))
+        classroom.grade(str(tmp_path / "subs"), str(tmp_path / "source"), str(tmp_path / "grades.csv"))
     assert not (tmp_path / "grades.csv").exists()
 
 
@@ -216,7 +216,7 @@ def test_a_behaviour_check_judges_what_a_loop_reaches_by_hand():
 
 
 def test_the_grader_judges_behaviour_in_its_own_process():
-    from course_utils.grader import judge
+    from course_utils.grading.verdicts import judge
 
     right, one_step = answers("test.descend", _descend, seed=4), answers("test.descend", lambda t: _descend(t, 1), seed=4)
     assert judge("test.descend", 4, right)[0] == PASSED

@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from course_utils import inversion
-from course_utils import objectives as O
+from course_utils.optimize import objectives as O
 from course_utils.layers import LayerNotFoundError
 from course_utils.images import noise_image
-from course_utils.objectives import Context, tv_penalty
+from course_utils.optimize.objectives import Context, tv_penalty
 from course_utils.testing import tiny_cnn
 
 import helpers

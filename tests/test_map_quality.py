@@ -1,12 +1,12 @@
-"""Tests of course_utils.map_quality: deletion/insertion curves, rank correlation, randomization."""
+"""Tests of course_utils.backprop.map_quality: deletion/insertion curves, rank correlation, randomization."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 import course_utils as cu
-from course_utils import attribution as A
-from course_utils import map_quality as Q
+from course_utils.backprop import attribution as A
+from course_utils.backprop import map_quality as Q
 from helpers import assert_same_run
 
 

@@ -8,7 +8,7 @@ one each time). A mistake that passes either means the check needs a case that c
 import numpy as np
 import pytest
 
-from course_utils.grader import judge
+from course_utils.grading.verdicts import judge
 from course_utils.grading import FAILED, PASSED, answers, exercises, run_cases
 from mistakes import MISTAKES, RIGHT
 
@@ -60,7 +60,7 @@ def test_the_fgsm_check_exempts_only_pixels_whose_gradient_sign_is_tied():
     import torch
     from torch import nn
 
-    from course_utils.exercises.nb10_adversarial import _tied
+    from course_utils.grading.per_notebook.nb10_adversarial import _tied
     from course_utils.grading import Case
 
     ex = exercises()["10.fgsm_step"]

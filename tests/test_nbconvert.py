@@ -4,7 +4,7 @@ nbclient used to wait forever on a cell that drew a figure into an ipywidgets.Ou
 `with out:` (jupyter/nbclient#312): it plays the Output widget and answers each captured output
 with a comm_msg on the shell socket while it waits there for the execute_reply; jupyter_client's
 raw send drains the socket's edge-triggered ZMQ_FD and the reply that had just arrived is never
-read. The panels now draw with course_utils.widgets.draw_into, which fills `out.outputs` from the
+read. The panels now draw with course_utils.panels.output.draw_into, which fills `out.outputs` from the
 kernel, so the client never sends anything during a cell (see that module's docstring).
 
 Each run is a subprocess (tests/nbconvert_execute.py) with a wall-clock limit: a hang is killed and

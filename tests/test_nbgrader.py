@@ -106,7 +106,7 @@ def test_autograde_gives_exactly_the_expected_points(course):
 def test_sealed_autograde_keeps_every_other_file_as_it_was(tmp_path):
     """nbgrader's autograde with the course's sealed kernel (README): a submission that rewrites and deletes
     every file of the course folder it can reach changes nothing outside its own autograded copy."""
-    from course_utils import sandbox
+    from course_utils.grading import sandbox
     from helpers import require_isolation
     from test_sealed import _digest, _source, _with
 

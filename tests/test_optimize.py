@@ -3,15 +3,15 @@ import numpy as np
 import pytest
 import torch
 
-import course_utils.objectives as O
-import course_utils.param as P
-import course_utils.transforms as T
+import course_utils.optimize.objectives as O
+import course_utils.optimize.param as P
+import course_utils.optimize.transforms as T
 from course_utils.images import noise_image
-from course_utils.objectives import Context
+from course_utils.optimize.objectives import Context
 from course_utils.optimize import (OptimizationError, Progress, evaluate, octave_pyramid, octave_sizes,
                                    optimize_image)
 from course_utils.testing import tiny_cnn as _tiny_cnn
-from course_utils.transforms import clip_small_contributions, clip_small_pixels
+from course_utils.optimize.transforms import clip_small_contributions, clip_small_pixels
 
 import helpers
 

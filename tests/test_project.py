@@ -91,6 +91,37 @@ def _module_aliases(tree):
     return names
 
 
+# DESIGN.md's tree, floor by floor: an import may go to its own floor or a lower one, never up.
+FLOORS = {0: {"images", "style_images", "labels", "models", "efficientnet_lite", "layers", "seeding", "plots", "testing"},
+          1: {"optimize", "backprop"}, 3: {"panels"}, 4: {"grading"}}  # every other module: a lesson, floor 2
+
+
+def _floor(module):
+    top = module.split(".")[1] if "." in module else ""
+    return next((f for f, names in FLOORS.items() if top in names), 0 if not top else 2)
+
+
+def test_imports_go_down_the_floors_of_design_md():
+    import ast
+
+    package = ROOT / "course_utils"
+    up = []
+    for path in sorted(package.rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        here = ".".join(parts[:-1]) if parts[-1] == "__init__" else ".".join(parts[:-1])
+        me = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = here.split(".")[:len(here.split(".")) - (node.level - 1)]
+                targets = [".".join(base + [node.module])] if node.module else [".".join(base + [a.name]) for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names if a.name.startswith("course_utils.")]
+            else:
+                continue
+            up += [f"{me} -> {t}" for t in targets if _floor(t) > _floor(me)]
+    assert not up, up
+
+
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test\n" in ci and "make test-browser" in ci
@@ -108,7 +139,7 @@ def test_a_wheel_holds_the_exercises_and_the_trained_styles(tmp_path):
                     "-w", str(tmp_path / "dist")], check=True, capture_output=True, timeout=600)
     (wheel,) = (tmp_path / "dist").glob("course_utils-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "course_utils/exercises/nb00_start_here.py" in names and "course_utils/grader.py" in names
+    assert {"course_utils/grading/per_notebook/nb00_start_here.py", "course_utils/grading/cli.py"} <= set(names)
     assert {f"course_utils/data/fast_style/{s}.pt" for s in ("strokes", "embers", "kandinsky")} <= set(names)
     assert "course_utils/data/fast_style/multi/paintings.pt" in names
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"),

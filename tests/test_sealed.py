@@ -17,8 +17,8 @@ import sys
 import pytest
 
 import course_utils
-from course_utils import grader, sandbox
-from course_utils.grader import nbgrader_metadata, student_version
+from course_utils.grading import classroom, sandbox
+from course_utils.grading.notebooks import nbgrader_metadata, student_version
 from helpers import require_isolation
 
 TOP_K = '''def top_k(logits, k=5):
@@ -148,7 +148,7 @@ def hostile_class(request, tmp_path_factory):
     before = {w: _digest(w) for w in watched}
     site_before = _digest(site)
     try:
-        rows = grader.grade(str(course / "submitted"), str(course / "source" / "hw"), str(out / "grades.csv"),
+        rows = classroom.grade(str(course / "submitted"), str(course / "source" / "hw"), str(out / "grades.csv"),
                             timeout=60, jobs=2, memory=2 << 30, seed=7, feedback_dir=str(out / "feedback"),
                             flagged="keep")  # everyone hands in the model solution: all flagged as copies, kept
     finally:

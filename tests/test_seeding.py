@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from course_utils import adversarial, ascent, attribution, digits, fast_style, map_quality, testing
+from course_utils import adversarial, ascent, digits, fast_style, testing
+from course_utils.backprop import attribution, map_quality
 from course_utils.images import noise_image
 from course_utils.models import load_model
 from course_utils.seeding import forked, generator

@@ -1,9 +1,9 @@
-"""course_utils.segmentation: GrabCut seeded by a map, IoU, the composites where the answer is known."""
+"""course_utils.backprop.segmentation: GrabCut seeded by a map, IoU, the composites where the answer is known."""
 import numpy as np
 import pytest
 import torch
 
-from course_utils import segmentation as S
+from course_utils.backprop import segmentation as S
 
 
 def _square_scene(size=64, top=6, left=8, side=24):

@@ -2,12 +2,12 @@
 import json
 import pathlib
 
-from course_utils import grader, similarity as S
+from course_utils.grading import classroom, notebooks, similarity as S
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NB = json.loads((ROOT / "notebooks" / "03_occlusion_saliency.ipynb").read_text())
-GIVEN = grader.function_source(grader.student_version(NB), "occlusion_map")
-MODEL = grader.function_source(NB, "occlusion_map")
+GIVEN = classroom.function_source(notebooks.student_version(NB), "occlusion_map")
+MODEL = classroom.function_source(NB, "occlusion_map")
 
 ANN = '''def occlusion_map(model, x, target, window, stride, baseline=0.5):
     # HINT: p = torch.softmax(model(x), dim=1)[0, c]; copy x, fill x[..., r:r + window, col:col + window]

@@ -7,7 +7,7 @@ from torch import nn
 from course_utils import style as st
 from course_utils import style_images as si
 from course_utils.images import as_batch, load_image, noise_image, sample_images
-from course_utils.objectives import tv_penalty
+from course_utils.optimize.objectives import tv_penalty
 from course_utils.optimize import Progress
 from helpers import assert_same_run
 

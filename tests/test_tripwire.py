@@ -87,7 +87,7 @@ PREPARE = {
 
 SCRIPT = """
 import json, sys, torch
-from course_utils import tripwire
+from course_utils.grading import tripwire
 tripwire.install(["00.top_k"])
 import course_utils.labels as labels
 import course_utils.grading as _g
@@ -97,7 +97,7 @@ try:
 {prepare}
 except Exception as e:
     prepared = f"{{type(e).__name__}}: {{e}}"
-from course_utils.grader import judge
+from course_utils.grading.verdicts import judge
 if prepared is None:
     verdict = judge("00.top_k", 11, ANSWERS("00.top_k", top_k, 11))
 else:
@@ -134,7 +134,7 @@ def test_an_honest_answer_still_passes_and_the_course_still_runs():
 
 
 def test_the_tripwire_is_what_the_grader_recognizes():
-    from course_utils import grader
+    from course_utils.grading import verdicts
 
     status, message, flags = _run(PREPARE["captured before"])["verdict"]
-    assert (status, flags) == ("failed", [grader.CALLS_REFERENCE]) and "switches it off" in message
+    assert (status, flags) == ("failed", [verdicts.CALLS_REFERENCE]) and "switches it off" in message

@@ -3,7 +3,7 @@ import ipywidgets as w
 import torch
 
 from course_utils.optimize import Progress
-from course_utils.widgets import live_panel, png_bytes, run_panel
+from course_utils.panels.blocks import live_panel, png_bytes, run_panel
 
 
 def test_dependent_controls_follow_their_source_and_the_view_redraws_once():
@@ -72,3 +72,43 @@ def test_png_bytes_of_a_tensor():
     from PIL import Image
 
     assert Image.open(BytesIO(data)).size == (40, 20)
+
+
+def test_draw_into_fills_the_output_from_the_kernel_and_drops_closed_widgets():
+    """draw_into in an IPython shell with the pinned ipywidgets: prints, figures and widgets go into
+    out.outputs as they come (streams merged), an error is shown not raised, and the view of a widget
+    closed inside the block (a finished tqdm bar with leave=False) is dropped; the shell's streams and
+    display publisher are restored."""
+    import sys
+
+    import matplotlib.pyplot as plt
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+
+    from course_utils.panels.output import draw_into
+
+    shell = InteractiveShell.instance()
+    publisher, stdout = shell.display_pub, sys.stdout
+    out = w.Output()
+    out.outputs = ({"output_type": "stream", "name": "stdout", "text": "old\n"},)
+    try:
+        bar, kept = w.IntProgress(), w.IntSlider()
+        with draw_into(out):
+            print("a")
+            print("b")
+            assert out.outputs == ({"output_type": "stream", "name": "stdout", "text": "a\nb\n"},)  # live, old gone
+            display(bar)
+            display(kept)
+            plt.plot([0, 1])
+            display(plt.gcf())
+            plt.close()
+            bar.close()
+            raise ValueError("shown, not raised")
+        kinds = [o["output_type"] for o in out.outputs]
+        assert kinds == ["stream", "display_data", "display_data", "error"]
+        views = [o["data"].get("application/vnd.jupyter.widget-view+json", {}).get("model_id") for o in out.outputs[1:3]]
+        assert views[0] == kept.model_id and out.outputs[2]["data"]["text/plain"].startswith("<Figure")
+        assert out.outputs[3]["ename"] == "ValueError"
+        assert shell.display_pub is publisher and sys.stdout is stdout
+    finally:
+        InteractiveShell.clear_instance()

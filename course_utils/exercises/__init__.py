@@ -1,1 +1,0 @@
-"""The graded exercises, one module per notebook; each registers its cases with grading.register."""
