@@ -29,6 +29,7 @@ from .images import as_batch, noise_image, to_image
 from .layers import activations, get_layer
 from .optimize import objectives, transforms
 from .optimize.loop import Progress, octave_pyramid, optimize_image
+from .optimize.param import PixelImage
 from .seeding import generator
 
 # Layers of the default model (EfficientNet-Lite0) that dream well, chosen by looking at the results:
@@ -98,8 +99,10 @@ def deepdream(model, image, layer=DEFAULT_LAYER, octaves=3, octave_scale=1.4, st
     g = generator(seed)
     progress = Progress.of(progress, f"dreaming at {layer}", total=steps * octaves)
     with progress.running():
-        return octave_pyramid(x, lambda start: optimize_image(model, objective, start, steps, lr, "normalized", shift,
-                                                              seed=g, progress=progress), octaves, octave_scale)
+        # converted once above: each octave's optimizer gets the tensor as its pixels
+        return octave_pyramid(x, lambda start: optimize_image(model, objective, PixelImage(start), steps, lr,
+                                                              "normalized", shift, seed=g, progress=progress),
+                              octaves, octave_scale)
 
 
 def zoom(x, factor=1.05):

@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .seeding import generator
@@ -198,14 +199,17 @@ def _resolve(src) -> Image.Image:
     )
 
 
-def load_image(src, size=None, max_side=MAX_SIDE) -> Image.Image:
+def load_image(src, size=None, max_side=MAX_SIDE, shorter_side=None) -> Image.Image:
     """An RGB PIL image from a bundled name ("chelsea"), a generated painting ("strokes"), a path, a URL,
     PIL, numpy, a tensor or the bytes of a file.
 
     size=None keeps the aspect ratio, bounding the longest side to `max_side`;
     size=224 resizes the shorter side to 224 and crops the centre square (ImageNet style);
     size=(H, W) resizes to exactly that. A generated painting is drawn at the asked size (512 by default).
+    shorter_side=256 (instead of a size) resizes the shorter side to 256 and keeps the whole picture.
     """
+    if size is not None and shorter_side is not None:
+        raise ValueError("give a size or a shorter_side, not both")
     if isinstance(src, str) and src in _paintings():
         img = painting(src, size if isinstance(size, int) else (512 if size is None else max(size)))
     else:
@@ -213,19 +217,52 @@ def load_image(src, size=None, max_side=MAX_SIDE) -> Image.Image:
     w, h = img.size
     if w == 0 or h == 0:
         raise ImageLoadError("the image is empty (zero width or height)")
+    if shorter_side is not None:
+        nh, nw = _shorter_side_shape(h, w, shorter_side)
+        return img.resize((nw, nh), Image.Resampling.LANCZOS if nh < h else Image.Resampling.BICUBIC)
     if size is None:
         if max(w, h) > max_side:
             s = max_side / max(w, h)
             img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.LANCZOS)
         return img
     if isinstance(size, int):
-        s = size / min(w, h)
-        nw, nh = max(size, round(w * s)), max(size, round(h * s))
-        img = img.resize((nw, nh), Image.Resampling.LANCZOS if s < 1 else Image.Resampling.BICUBIC)
+        nh, nw = _shorter_side_shape(h, w, size)
+        img = img.resize((nw, nh), Image.Resampling.LANCZOS if nh < h else Image.Resampling.BICUBIC)
         left, top = (nw - size) // 2, (nh - size) // 2
         return img.crop((left, top, left + size, top + size))
     th, tw = size
     return img.resize((tw, th), Image.Resampling.LANCZOS)
+
+
+def _shorter_side_shape(h, w, side):
+    """(H, W) with the shorter side `side`, the aspect ratio kept."""
+    if int(side) != side or side < 1:
+        raise ValueError(f"a shorter side is a whole number of pixels >= 1, got {side!r}")
+    s = side / min(h, w)
+    return max(side, round(h * s)), max(side, round(w * s))
+
+
+def resize(x: torch.Tensor, size=None, shorter_side=None) -> torch.Tensor:
+    """A batch (N, C, H, W) resized as `load_image` resizes a picture (size=224: shorter side and centre
+    square; size=(H, W): exactly; shorter_side=256: the whole picture), in float, any channel count.
+
+    Bicubic with antialiasing (F.interpolate(antialias=True)), so shrinking averages instead of skipping
+    pixels, as PIL does, without the round trip through 8-bit pixels; clamped to [0, 1] after bicubic's
+    overshoot.
+    """
+    h, w = x.shape[-2:]
+    if shorter_side is not None:
+        target = _shorter_side_shape(h, w, shorter_side)
+    elif isinstance(size, int):
+        target = _shorter_side_shape(h, w, size)
+    else:
+        target = _size_pair(size)
+    if tuple(target) != (h, w):
+        x = F.interpolate(x, size=target, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+    if isinstance(size, int):
+        top, left = (target[0] - size) // 2, (target[1] - size) // 2
+        x = x[..., top:top + size, left:left + size]
+    return x
 
 
 def check_range(x: torch.Tensor, what="an image tensor"):
@@ -302,7 +339,7 @@ def _as_given(x, size, device, channels, model):
     return t.to(device=dev, dtype=dtype or t.dtype) if dev is not None else t
 
 
-def as_batch(x, size=None, device=None, channels=None) -> torch.Tensor:
+def as_batch(x, size=None, device=None, channels=None, shorter_side=None) -> torch.Tensor:
     """A float batch (N, C, H, W) in [0, 1] from anything an image can be.
 
     The model says what it takes: a model that declared images in [0, 1] (`unit_images`; every model of the
@@ -315,10 +352,12 @@ def as_batch(x, size=None, device=None, channels=None) -> torch.Tensor:
             count, e.g. the 1-channel digits). A tensor in 0..255, or one normalized with a mean and std,
             is refused with the fix in the message; a small overshoot of [0, 1] is clamped with a warning.
     size:   as in `load_image`: None keeps the size, 224 resizes the shorter side and crops the centre
-            square, (H, W) resizes to exactly that. A tensor that has that size already is kept as it is.
+            square, (H, W) resizes to exactly that. A tensor that has that size already is kept as it is;
+            another is resized as a tensor (`resize`), never through 8-bit pixels.
     device: where the batch should live: a torch.device or name, or a model (its parameters' device
             and dtype).
     channels: the channel count a tensor must have (3 where only RGB images make sense); None: any.
+    shorter_side: instead of a size, resize the shorter side to this and keep the whole picture (aspect kept).
     """
     if torch.is_tensor(x) and isinstance(device, torch.nn.Module) and not takes_unit_images(device):
         return _as_given(x, size, device, channels, device)
@@ -331,12 +370,12 @@ def as_batch(x, size=None, device=None, channels=None) -> torch.Tensor:
         t = t if t.is_floating_point() else t.float()
         check_range(t)
         t = t.clamp(0, 1)
-        if size is not None and tuple(t.shape[-2:]) != _size_pair(size):
-            if t.shape[1] != 3:
-                raise ImageLoadError(f"only RGB tensors can be resized here, got {t.shape[1]} channels")
-            t = torch.cat([_pil_batch(load_image(one, size=size)) for one in t]).to(t.dtype)
+        if shorter_side is not None or (size is not None and tuple(t.shape[-2:]) != _size_pair(size)):
+            if size is not None and shorter_side is not None:
+                raise ValueError("give a size or a shorter_side, not both")
+            t = resize(t, size, shorter_side)
     else:
-        t = _pil_batch(load_image(x, size=size))
+        t = _pil_batch(load_image(x, size=size, shorter_side=shorter_side))
     device, dtype = _device_and_dtype(device)
     return t.to(device=device, dtype=dtype or t.dtype) if device is not None else t
 
@@ -351,14 +390,6 @@ def noise_image(size, seed=0, std=0.1, batch=1, channels=3) -> torch.Tensor:
     """
     h, w = (size, size) if isinstance(size, int) else tuple(size)
     return (0.5 + std * torch.randn(batch, channels, h, w, generator=generator(seed))).clamp(0, 1)
-
-
-def shorter_side(img: Image.Image, size) -> Image.Image:
-    """A PIL image resized (bicubic) so that its shorter side is `size`, aspect kept; None: unchanged."""
-    if not size:
-        return img
-    k = size / min(img.size)
-    return img.resize((max(1, round(img.width * k)), max(1, round(img.height * k))), Image.Resampling.BICUBIC)
 
 
 def _one(x, who):

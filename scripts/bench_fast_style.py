@@ -48,13 +48,11 @@ def _train_step():
 
 
 def _saturation(name, style=None):
-    from course_utils.images import load_image, shorter_side
-
     def measure():
         net = fs.load_stylizer(name)
         shares = []
         for photo in fs.HELD_OUT:
-            x = cu.as_batch(shorter_side(load_image(photo), 256))
+            x = cu.as_batch(photo, shorter_side=256)
             shares.append(100 * fs.saturation(x, fs.stylize(net, x, style=style)))
         return max(shares), "worst of " + ", ".join(f"{p} {v:.2f}%" for p, v in zip(fs.HELD_OUT, shares)), "%"
 

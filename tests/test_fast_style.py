@@ -363,7 +363,7 @@ def test_training_several_styles_takes_turns_and_saves_the_names(lossnet, tmp_pa
 def test_the_shipped_networks_paint_no_saturated_patches():
     """Issue #18: on the held-out photos, at most 1% of pixels with a colour channel at 0 or 255 that the photo
     does not have, for every shipped style (the networks of one style and the four-style network)."""
-    from course_utils.images import as_batch, load_image, shorter_side
+    from course_utils.images import as_batch
 
     nets = {name: (fs.load_stylizer(name), None) for name in fs.pretrained_styles()}
     multi = fs.load_stylizer("paintings")
@@ -371,6 +371,6 @@ def test_the_shipped_networks_paint_no_saturated_patches():
     assert len(nets) >= 3 + 4
     for label, (net, style) in nets.items():
         for photo in fs.HELD_OUT:
-            x = as_batch(shorter_side(load_image(photo), 256))
+            x = as_batch(photo, shorter_side=256)
             share = fs.saturation(x, fs.stylize(net, x, style=style))
             assert share <= 0.01, (label, photo, share)

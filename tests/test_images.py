@@ -132,6 +132,33 @@ def test_as_batch_is_the_one_way_in(model):
         cu.as_batch(torch.full((1, 3, 2, 2), 200, dtype=torch.uint8))
 
 
+def test_tensors_resize_as_tensors():
+    """Issue #25: a tensor is resized in float (antialiased bicubic), never through 8-bit PIL, any channel
+    count; the crop arithmetic is torchvision's Resize + CenterCrop, and the picture is PIL's within a few
+    levels."""
+    from torchvision.transforms.v2 import functional as TF
+
+    x = cu.as_batch("chelsea", (90, 120)).double()
+    small = cu.as_batch(x, 40)
+    assert small.dtype == torch.float64 and small.shape == (1, 3, 40, 40)
+    assert not torch.allclose(small * 255, (small * 255).round())  # not quantized to 8 bits
+    ref = TF.center_crop(TF.resize(x, 40, interpolation=TF.InterpolationMode.BICUBIC, antialias=True), 40)
+    assert torch.allclose(small, ref.clamp(0, 1))
+    pil = cu.as_batch(cu.load_image(cu.to_image(x), size=40)).double()
+    assert (small - pil).abs().mean() < 0.02
+    # shorter_side keeps the whole picture, for pictures and tensors alike
+    assert cu.as_batch(x, shorter_side=45).shape == (1, 3, 45, 60)
+    assert cu.as_batch("chelsea", shorter_side=45).shape[-2:] == cu.as_batch(cu.load_image("chelsea"), shorter_side=45).shape[-2:]
+    h, w = cu.load_image("chelsea").size[::-1]
+    assert cu.load_image("chelsea", shorter_side=45).size == (round(w * 45 / h), 45)
+    assert cu.as_batch(torch.rand(2, 1, 28, 28), (14, 14)).shape == (2, 1, 14, 14)  # the digits, too
+    # antialiased: a one-pixel checkerboard shrinks to grey, not to another pattern
+    board = ((torch.arange(64)[:, None] + torch.arange(64)[None]) % 2).float().expand(1, 3, 64, 64)
+    assert (cu.as_batch(board, 16) - 0.5).abs().max() < 0.02
+    with pytest.raises(ValueError, match="not both"):
+        cu.as_batch(x, 40, shorter_side=40)
+
+
 def test_noise_image_is_seeded_and_in_range():
     a, b = cu.noise_image(16, 3), cu.noise_image((16, 16), 3)
     assert torch.equal(a, b) and a.shape == (1, 3, 16, 16) and 0 <= a.min() and a.max() <= 1

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..images import as_batch, load_image, shorter_side
+from ..images import as_batch
 from ..plots import grid
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fast_style"
@@ -258,7 +258,7 @@ def stylize(stylizer, image, size=None, strength=1.0, style=None):
         stylizer = load_stylizer(stylizer)
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, got {strength}")
-    x = as_batch(shorter_side(load_image(image), size) if size else image, channels=3)
+    x = as_batch(image, channels=3, shorter_side=size)
     with torch.no_grad():
         y = stylizer(x, style) if style is not None else stylizer(x)
     return (strength * y + (1 - strength) * x).clamp(0, 1)

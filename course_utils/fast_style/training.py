@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..images import ImageLoadError, as_batch, load_image, shorter_side
+from ..images import ImageLoadError, as_batch, load_image
 from ..layers import capture, frozen
 from ..optimize.objectives import tv_penalty
 from ..plots import grid
@@ -55,7 +55,7 @@ class ContentImages:
     @staticmethod
     def _read(p, size):
         img = load_image(p)
-        return shorter_side(img, size) if min(img.size) > size else img
+        return load_image(img, shorter_side=size) if min(img.size) > size else img
 
     def batch(self, n=4):
         """(n, 3, size, size) in [0, 1]."""

@@ -13,7 +13,7 @@ and picks defaults; a new one goes beside them, not in here.
 """
 from . import objectives, param, transforms
 from .loop import (OPTIMIZERS, NormalizedAscent, OptimizationError, Progress, Step, evaluate, octave_pyramid,
-                   octave_sizes, optimize_image, resize)
+                   octave_sizes, optimize_image)
 
 __all__ = ["objectives", "param", "transforms", "optimize_image", "evaluate", "Progress", "Step", "NormalizedAscent",
-           "OptimizationError", "OPTIMIZERS", "resize", "octave_sizes", "octave_pyramid"]
+           "OptimizationError", "OPTIMIZERS", "octave_sizes", "octave_pyramid"]

@@ -204,8 +204,10 @@ def evaluate(model, objective: Objective, image, each=False):
 
 # ---------------------------------------------------------------- octaves
 
-def resize(x, hw):
-    """x (N, C, H, W) resized to hw = (H', W') (bilinear); x itself when it has that size already."""
+def _octave_resize(x, hw):
+    """x (N, C, H, W) resized to hw = (H', W') (bilinear); x itself when it has that size already.
+    Not `images.resize`: the detail it also carries is signed (no clamp), and plain bilinear is the octave
+    recipe of the DeepDream code and of notebook 07's exercise."""
     return x if tuple(x.shape[-2:]) == tuple(hw) else F.interpolate(x, size=tuple(hw), mode="bilinear",
                                                                     align_corners=False)
 
@@ -227,11 +229,11 @@ def octave_pyramid(x, dream_fn, octaves=3, octave_scale=1.4):
     """
     detail = torch.zeros_like(x)
     for hw in octave_sizes(x.shape[-2:], octaves, octave_scale):
-        base = resize(x, hw)
-        dreamed = dream_fn((base + resize(detail, hw)).clamp(0, 1))
+        base = _octave_resize(x, hw)
+        dreamed = dream_fn((base + _octave_resize(detail, hw)).clamp(0, 1))
         detail = dreamed - base
     return dreamed
 
 
 __all__ = ["optimize_image", "evaluate", "Progress", "Step", "NormalizedAscent", "OptimizationError", "OPTIMIZERS",
-           "resize", "octave_sizes", "octave_pyramid"]
+           "octave_sizes", "octave_pyramid"]

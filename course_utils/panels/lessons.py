@@ -16,7 +16,7 @@ from IPython.display import Image, display
 from .. import adversarial, ascent, deepdream, digits, fast_style, filters, inversion
 from ..backprop import attribution
 from ..embeddings import embed, knn_accuracy, show_embedding
-from ..images import PHOTOS, TEXTURES, as_batch, load_image, sample_images, shorter_side
+from ..images import PHOTOS, TEXTURES, as_batch, sample_images
 from ..labels import class_index, class_name, imagenet_labels, predict
 from ..layers import activations, get_layer
 from ..optimize import objectives as O
@@ -319,8 +319,7 @@ def deepdream_panel(model):
             show([x, deepdream.deepdream(model, x, guide=guide, progress=progress, **settings)],
                  [str(src)[-30:], f"dream at {settings['layer']}" + (f", guided by {guide}" if guide else "")], size=4)
             return
-        square = as_batch(src, size)
-        movie = deepdream.zoom_sequence(model, square, frames=frames, zoom_factor=zoom_factor, size=size, guide=guide,
+        movie = deepdream.zoom_sequence(model, x, frames=frames, zoom_factor=zoom_factor, size=size, guide=guide,
                                  progress=False, **settings)
         print(f"{frames} frames: dream, zoom {zoom_factor:.2f}x into the centre, dream again")
         display(Image(data=deepdream.gif_bytes(movie, duration=200), format="gif", width=min(2 * size, 512)))
@@ -375,10 +374,12 @@ def style_transfer_panel(net, judge):
             print("give at least one style layer a weight above 0")
             return
         layer_weights = {layer: v / sum(raw) for layer, v in zip(loss_net.style_layers, raw)}
-        x = style_transfer(loss_net, c, s_img, size=size, style_weight=ratio, layer_weights=layer_weights,
-                              progress=progress, **settings)
-        s = stylization_scores(judge, x, c, s_img)
-        show([as_batch(s_img, size), x], ["style", f"{loss_net.name}: style dist {s['style']:.3f} (photo "
+        # each picture decoded once per run: the transfer, the scores and the figure take the tensors
+        content, style_image = as_batch(c, size, channels=3), as_batch(s_img, size, channels=3)
+        x = style_transfer(loss_net, content, style_image, size=size, style_weight=ratio, layer_weights=layer_weights,
+                           progress=progress, **settings)
+        s = stylization_scores(judge, x, content, style_image)
+        show([style_image, x], ["style", f"{loss_net.name}: style dist {s['style']:.3f} (photo "
                                                    f"{s['style_of_content']:.3f}), content {s['content']:.2f}\n"
                                                    f"stylized: {s['stylized']}"], size=3.4)
 
@@ -397,7 +398,7 @@ def fast_style_panel(stylizers):
 
     def update(style, photo, size, strength, upload):
         src = bytes(upload[0]["content"]) if upload else photo
-        x = as_batch(shorter_side(load_image(src), size))
+        x = as_batch(src, shorter_side=size)
         t0 = time.perf_counter()
         y = fast_style.stylize(stylizers[style], x, strength=strength)
         took = (time.perf_counter() - t0) * 1000
@@ -419,7 +420,7 @@ def style_blend_panel(net):
     }
 
     def update(a, b, t, photo, size):
-        x = as_batch(shorter_side(load_image(photo), size))
+        x = as_batch(photo, shorter_side=size)
         y = fast_style.stylize(net, x, style={a: 1.0} if a == b else {a: 1 - t, b: t})
         show([x, y], [photo, f"{1 - t:.2f} x {a} + {t:.2f} x {b}" if a != b else a], size=4.2)
 
