@@ -50,14 +50,14 @@ def claim(value, said, than=None, sentence=None, within=None):
             most") with `than`, another measured value: claim(a, "more than", b).
     within: the tolerance of "about" (default 10% of the number); a plain number must round to what is
             written ("0.97" means 0.965..0.975); with a percentage ("31%") the value is a share in [0, 1].
-    Returns the value, so a cell can go on with it.
+    Returns None, so a claim on a cell's last line prints only its check.
     """
     label = sentence or said
     if isinstance(value, bool) or (than is None and not _said_numbers(said)):
         if not value:
             raise ClaimError(f"the text says {label!r}, and the output no longer shows it")
         print(f"checked: {label}")
-        return value
+        return
     v = float(value)
     shown = f"{v:.4g}"
     words = said.strip().lower()
@@ -71,7 +71,7 @@ def claim(value, said, than=None, sentence=None, within=None):
             raise ClaimError(f"the text says {label!r} ({shown} {op} {t:.4g}), and the output shows {shown} "
                              f"against {t:.4g}")
         print(f"checked: {label} ({shown} {op} {t:.4g})")
-        return value
+        return
     numbers = _said_numbers(said)
     percent = "%" in said
     scale = 100.0 if percent else 1.0  # a percentage in the text is a share in [0, 1] in the code
@@ -96,7 +96,6 @@ def claim(value, said, than=None, sentence=None, within=None):
         raise ClaimError(f"the text says {label!r}, and the output shows {measured}: rewrite the sentence "
                          "(or find what changed)")
     print(f"checked: {label} (measured {measured})")
-    return value
 
 
 def say(template, **values):
