@@ -622,47 +622,46 @@ def _(model, x, layer, target):
     return float((_code(model, x, layer) - target).norm() / target.norm())
 
 
-def _invert(model, layer, target, size, steps, lr, tv_weight, seed, sign=1.0, clamp=True, tv=True):
-    x = cu.noise_image(size, seed).requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=lr)
-    for _ in range(steps):
-        opt.zero_grad()
-        with cu.capture(model, [layer], detach=False) as acts:
-            model(x)
-        loss = (acts[layer] - target).pow(2).sum() / target.pow(2).sum()
-        if tv:
-            loss = loss + tv_weight * _tv(x, 2.0)
-        (sign * loss).backward()
-        opt.step()
-        if clamp:
-            with torch.no_grad():
-                x.clamp_(0, 1)
-    return x.detach()
+def _tv_grad(x, factor=2.0, count=None, wrap=False, sign=1.0):
+    """dR_TV/dx for beta = 2, worked out by hand: pixel (i, j) enters d_x(i, j) and d_y(i, j) with a minus sign
+    and d_x(i, j-1), d_y(i-1, j) with a plus sign, wherever those differences exist."""
+    n, c, h, w = x.shape
+    if wrap:
+        dx, dy = torch.roll(x, -1, -1) - x, torch.roll(x, -1, -2) - x
+        g = -dx - dy + torch.roll(dx, 1, -1) + torch.roll(dy, 1, -2)
+        return sign * factor * g / (count or x.numel())
+    dx = x[..., :-1, 1:] - x[..., :-1, :-1]
+    dy = x[..., 1:, :-1] - x[..., :-1, :-1]
+    g = torch.zeros_like(x)
+    g[..., :-1, :-1] -= dx + dy
+    g[..., :-1, 1:] += dx
+    g[..., 1:, :-1] += dy
+    return sign * factor * g / (count or n * c * (h - 1) * (w - 1))
 
 
-@right("06.invert_code")
-def invert_code(model, layer, target, size=32, steps=60, lr=0.05, tv_weight=0.05, seed=0):
-    return _invert(model, layer, target, size, steps, lr, tv_weight, seed)
+@right("06.tv_gradient")
+def tv_gradient(x):
+    return _tv_grad(x)
 
 
-@mistake("06.invert_code", "one step only")
-def _(model, layer, target, size=32, steps=60, lr=0.05, tv_weight=0.05, seed=0):
-    return _invert(model, layer, target, size, 1, lr, tv_weight, seed)
+@mistake("06.tv_gradient", "the 2 of the square forgotten")
+def _(x):
+    return _tv_grad(x, factor=1.0)
 
 
-@mistake("06.invert_code", "the loss raised, not lowered")
-def _(model, layer, target, size=32, steps=60, lr=0.05, tv_weight=0.05, seed=0):
-    return _invert(model, layer, target, size, steps, lr, tv_weight, seed, sign=-1.0)
+@mistake("06.tv_gradient", "divided by the number of values N*C*H*W, not N*C*(H-1)*(W-1)")
+def _(x):
+    return _tv_grad(x, count=x.numel())
 
 
-@mistake("06.invert_code", "pixels never clamped to [0, 1]")
-def _(model, layer, target, size=32, steps=60, lr=0.05, tv_weight=0.05, seed=0):
-    return _invert(model, layer, target, size, steps, lr, tv_weight, seed, clamp=False)
+@mistake("06.tv_gradient", "four neighbours everywhere: the image wraps around")
+def _(x):
+    return _tv_grad(x, wrap=True, count=x.shape[0] * x.shape[1] * (x.shape[2] - 1) * (x.shape[3] - 1))
 
 
-@mistake("06.invert_code", "the total-variation regularizer left out")
-def _(model, layer, target, size=32, steps=60, lr=0.05, tv_weight=0.05, seed=0):
-    return _invert(model, layer, target, size, steps, lr, tv_weight, seed, tv=False)
+@mistake("06.tv_gradient", "the sign turned: the direction that raises the variation")
+def _(x):
+    return _tv_grad(x, sign=-1.0)
 
 
 # ---------------------------------------------------------------- 07: DeepDream
@@ -801,42 +800,46 @@ def _(features, target_grams, weights=None):
     return float(sum(weights[l] * F.mse_loss(st.gram_matrix(features[l]), target_grams[l]) for l in layers))
 
 
-def _texture(model, target_grams, size, steps, lr, seed, sign=1.0, clamp=True):
-    x = cu.noise_image(size, seed).requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=lr)
-    layers = list(target_grams)
-    for _ in range(steps):
-        opt.zero_grad()
-        with cu.capture(model, layers, detach=False) as feats:
-            model(x)
-        loss = sum((st.gram_matrix(feats[l]) - target_grams[l]).pow(2).sum() / target_grams[l].pow(2).sum()
-                   for l in layers) / len(layers)
-        (sign * loss).backward()
-        opt.step()
-        if clamp:
-            with torch.no_grad():
-                x.clamp_(0, 1)
-    return x.detach()
+def _mean_std(features, style_features, spread=lambda v: v.sqrt(), hw_minus_1=False, square=False, over=-1):
+    total = 0.0
+    for layer, style in style_features.items():
+        terms = []
+        for f in (features[layer], style):
+            f = f[0].reshape(f.shape[1], -1)
+            if over == 0:
+                f = f.T  # one "channel" per position: the statistics over the channels
+            mean = f.sum(1) / f.shape[1]
+            var = ((f - mean[:, None]) ** 2).sum(1) / (f.shape[1] - (1 if hw_minus_1 else 0))
+            terms.append((mean, spread(var)))
+        for a, b in zip(*terms):
+            d = ((a - b) ** 2).sum()
+            total += float(d if square else d.sqrt())
+    return total
 
 
-@right("08.texture_synthesis")
-def synthesize_texture(model, target_grams, size=32, steps=60, lr=0.05, seed=0):
-    return _texture(model, target_grams, size, steps, lr, seed)
+@right("08.mean_std_loss")
+def mean_std_loss(features, style_features):
+    return _mean_std(features, style_features)
 
 
-@mistake("08.texture_synthesis", "one step only")
-def _(model, target_grams, size=32, steps=60, lr=0.05, seed=0):
-    return _texture(model, target_grams, size, 1, lr, seed)
+@mistake("08.mean_std_loss", "the unbiased standard deviation (divided by HW - 1)")
+def _(features, style_features):
+    return _mean_std(features, style_features, hw_minus_1=True)
 
 
-@mistake("08.texture_synthesis", "the style loss raised, not lowered")
-def _(model, target_grams, size=32, steps=60, lr=0.05, seed=0):
-    return _texture(model, target_grams, size, steps, lr, seed, sign=-1.0)
+@mistake("08.mean_std_loss", "squared norms, not norms")
+def _(features, style_features):
+    return _mean_std(features, style_features, square=True)
 
 
-@mistake("08.texture_synthesis", "pixels never clamped to [0, 1]")
-def _(model, target_grams, size=32, steps=60, lr=0.05, seed=0):
-    return _texture(model, target_grams, size, steps, lr, seed, clamp=False)
+@mistake("08.mean_std_loss", "the variance, not the standard deviation")
+def _(features, style_features):
+    return _mean_std(features, style_features, spread=lambda v: v)
+
+
+@mistake("08.mean_std_loss", "statistics over the channels at each position")
+def _(features, style_features):
+    return _mean_std(features, style_features, over=0)
 
 
 # ---------------------------------------------------------------- 09: instance norm, perceptual loss

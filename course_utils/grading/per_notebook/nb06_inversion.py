@@ -1,13 +1,12 @@
-"""Exercises of 06_inversion: the total-variation regularizer; the inversion loss at one layer; the whole
-inversion loop (judged by the loss it reaches)."""
+"""Exercises of 06_inversion: the total-variation regularizer; the inversion loss at one layer; the gradient
+of total variation worked out by hand (the loop itself is notebook 05's, written once there)."""
 import torch
 
-from ...images import noise_image
 from ...inversion import inversion_loss
-from ...layers import activations, capture
+from ...layers import activations
 from ...optimize.objectives import tv_penalty
 from ...testing import tiny_cnn
-from ..registry import Case, reaches, register
+from ..registry import Case, register
 
 
 def _tv_cases(rng):
@@ -40,48 +39,24 @@ register("06.tv_penalty", tv_penalty, _tv_cases)
 register("06.inversion_loss", inversion_loss, _loss_cases)
 
 
-# ---------------------------------------------------------------- Exercise 3: the whole loop
+# ---------------------------------------------------------------- Exercise 3: the gradient of TV, by hand
 
-def invert_code(model, layer, target, size=32, steps=60, lr=0.05, tv_weight=0.05, seed=0):
-    """Feature inversion from faint noise (`images.noise_image(size, seed)`): Adam on the pixels to lower
-    ||phi(x) - target||^2 / ||target||^2 + tv_weight * TV(x) (`tv_penalty`, beta 2), the image clamped to
-    [0, 1] after each step. Returns the image (1, 3, size, size)."""
-    x = noise_image(size, seed).requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=lr)
-    for _ in range(steps):
-        opt.zero_grad()
-        with capture(model, [layer], detach=False) as acts:
-            model(x)
-        code = acts[layer]
-        loss = (code - target).pow(2).sum() / target.pow(2).sum() + tv_weight * tv_penalty(x)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            x.clamp_(0, 1)
-    return x.detach()
+def tv_gradient(x):
+    """dR_TV/dx for beta = 2, by autograd: the reference for the gradient that students work out by hand."""
+    x = x.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(tv_penalty(x, 2.0), x)
+    return grad
 
 
-def _inversion_objective(case, image):
-    model, layer, target = case.args
-    with torch.no_grad():
-        return -float(inversion_loss(model, image, layer, target) + case.kwargs["tv_weight"] * tv_penalty(image))
-
-
-def _inversion_start(case):
-    return noise_image(case.kwargs["size"], case.kwargs["seed"])
-
-
-def _invert_cases(rng):
+def _tv_gradient_cases(rng):
     cases = []
-    # the last case's TV weight is large: a loop that leaves the regularizer out fails it
-    for layer, size, steps, tv in [("relu1", 24, 40, 0.05), ("relu2", 32, 60, 0.5), ("conv2", 28, 50, 0.0),
-                                   ("relu1", 24, 40, 5.0)]:
-        net = tiny_cnn(int(rng.integers(1 << 30)), scale=0.3)
-        photo = torch.from_numpy(rng.uniform(0, 1, (1, 3, size, size))).float()
-        cases.append(Case(f"the code of a random {size}x{size} image at {layer!r} of a small CNN, {steps} steps, "
-                          f"tv_weight={tv}", (net, layer, activations(net, photo, layer)),
-                          dict(size=size, steps=steps, lr=0.05, tv_weight=tv, seed=int(rng.integers(100)))))
+    for n, c, h, w in [(1, 3, 5, 6), (1, 1, 2, 2), (2, 3, 4, 9), (1, 3, 11, 7)]:
+        x = torch.from_numpy(rng.uniform(0, 1, (n, c, h, w))).float()
+        cases.append(Case(f"random ({n}, {c}, {h}, {w}) image", (x,)))
+    cases.append(Case("a ramp x[i, j] = j (one channel, 3x3): -0.5, 0, 0.5 in the first two rows, 0 in the last",
+                      (torch.arange(3.0).repeat(3, 1).view(1, 1, 3, 3),)))
+    cases.append(Case("a constant image: the gradient is 0", (torch.full((1, 3, 4, 4), 0.7),)))
     return cases
 
 
-register("06.invert_code", invert_code, _invert_cases, behaviour=reaches(_inversion_objective, _inversion_start, share=0.8))
+register("06.tv_gradient", tv_gradient, _tv_gradient_cases)

@@ -1,14 +1,10 @@
-"""Exercises of 08_texture_neural_style: the Gram matrix, the style loss over layers, the whole texture
-synthesis loop (judged by the style loss it reaches). Total variation is asked once, in 06."""
-import math
-
+"""Exercises of 08_texture_neural_style: the Gram matrix, the style loss over layers, Huang & Belongie's
+style loss of channel means and standard deviations (the optimization loop is written once, in 05; total
+variation once, in 06)."""
 import torch
 
-from ...images import noise_image
-from ...layers import activations, capture
 from ...style import gram_matrix, style_loss
-from ...testing import tiny_cnn
-from ..registry import Case, reaches, register
+from ..registry import Case, register
 
 
 def _features(rng, n, c, h, w, relu=True):
@@ -45,48 +41,32 @@ register("08.gram_matrix", gram_matrix, _gram_cases)
 register("08.style_loss", lambda *a, **k: float(style_loss(*a, **k)), _style_loss_cases, source=style_loss)
 
 
-# ---------------------------------------------------------------- Exercise 3: the whole loop
+# ---------------------------------------------------------------- Exercise 3: mean and standard deviation
 
-def synthesize_texture(model, target_grams, size=32, steps=60, lr=0.05, seed=0):
-    """Texture synthesis (Gatys et al. 2015) from faint noise (`images.noise_image(size, seed)`): Adam on the
-    pixels to lower the style loss of the image's features at the layers of `target_grams` ({layer: (1, C, C)}),
-    with equal weights, the image clamped to [0, 1] after each step. Returns the image (1, 3, size, size)."""
-    x = noise_image(size, seed).requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=lr)
-    for _ in range(steps):
-        opt.zero_grad()
-        with capture(model, list(target_grams), detach=False) as feats:
-            model(x)
-        loss = style_loss(feats, target_grams)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            x.clamp_(0, 1)
-    return x.detach()
+def mean_std_loss(features, style_features):
+    """Huang & Belongie's (2017, eq. 8) style loss: the sum over layers of ||mu(F) - mu(S)||_2 +
+    ||sigma(F) - sigma(S)||_2, with each channel's mean and (biased) standard deviation over the positions.
+    `features` and `style_features` map layer names to (1, C, H, W); returns a float."""
+    total = 0.0
+    for layer, style in style_features.items():
+        f, s = features[layer].flatten(2), style.flatten(2)
+        total += float((f.mean(-1) - s.mean(-1)).norm() + (f.std(-1, unbiased=False) - s.std(-1, unbiased=False)).norm())
+    return total
 
 
-def _texture_objective(case, image):
-    """-log(style loss): the loss falls by orders of magnitude, so progress is judged in factors."""
-    model, grams = case.args
-    return -math.log(max(float(style_loss(activations(model, image, list(grams)), grams)), 1e-30))
-
-
-def _texture_start(case):
-    return noise_image(case.kwargs["size"], case.kwargs["seed"])
-
-
-def _texture_cases(rng):
+def _mean_std_cases(rng):
     cases = []
-    for layers, size, steps in [(["relu1"], 24, 40), (["relu1", "relu2"], 32, 60), (["conv1", "relu2"], 28, 50)]:
-        net = tiny_cnn(int(rng.integers(1 << 30)), scale=0.3)
-        stripes = torch.from_numpy(rng.uniform(0, 1, (1, 3, 1, 1))).float() * (torch.arange(size) % 4 < 2).float()
-        texture = (0.2 + 0.6 * stripes.expand(1, 3, size, size)).contiguous()
-        feats = activations(net, texture, layers)
-        grams = {layer: gram_matrix(feats[layer]) for layer in layers}
-        cases.append(Case(f"the Grams of a striped {size}x{size} texture at {layers} of a small CNN, {steps} steps",
-                          (net, grams), dict(size=size, steps=steps, lr=0.05, seed=int(rng.integers(100)))))
+    for layers in (["a"], ["a", "b"], ["a", "b", "c"]):
+        shapes = {l: (int(rng.integers(2, 9)), int(rng.integers(2, 7)), int(rng.integers(2, 7))) for l in layers}
+        feats = {l: _features(rng, 1, *s) for l, s in shapes.items()}
+        style = {l: _features(rng, 1, c, h + 1, w + 2) for l, (c, h, w) in shapes.items()}
+        cases.append(Case(f"{len(layers)} layer(s); the style image is larger than the image", (feats, style)))
+    f = _features(rng, 1, 5, 4, 4)
+    shuffled = f.flatten(2)[..., torch.from_numpy(rng.permutation(16))].view_as(f)
+    cases.append(Case("the style is the image with its positions shuffled: the loss is 0", ({"a": f}, {"a": shuffled})))
+    g = _features(rng, 1, 4, 5, 5, relu=False)
+    cases.append(Case("the same features, scaled by 2 and shifted by 1", ({"a": g}, {"a": 2 * g + 1})))
     return cases
 
 
-register("08.texture_synthesis", synthesize_texture, _texture_cases,
-         behaviour=reaches(_texture_objective, _texture_start, share=0.6))
+register("08.mean_std_loss", mean_std_loss, _mean_std_cases)
