@@ -199,15 +199,16 @@ def draw_map(ax, m, image=None, kind="heat", title=None, percentile=99.5):
         ax.set_title(title, fontsize=9)
 
 
-def show_maps(image, maps, titles=None, kinds="heat", ncols=None, size=2.6, suptitle=None):
-    """The image, then each map drawn by `draw_map` (kinds: one kind or one per map). Returns the Figure."""
+def show_maps(image, maps, titles=None, kinds="heat", ncols=None, size=2.6, suptitle=None, percentile=99.5):
+    """The image, then each map drawn by `draw_map` (kinds: one kind or one per map; "gray" and "rgb" maps are
+    clipped at their `percentile`). Returns the Figure."""
 
     kinds = [kinds] * len(maps) if isinstance(kinds, str) else list(kinds)
     titles = list(titles) if titles is not None else [None] * len(maps)
     fig, axes = axes_grid(len(maps) + 1, ncols or len(maps) + 1, size, 0.4 if suptitle else 0)
     draw_image(axes[0], image, "image")
     for ax, m, kind, title in zip(axes[1:], maps, kinds, titles):
-        draw_map(ax, m, image, kind, title)
+        draw_map(ax, m, image, kind, title, percentile)
     return finish(fig, suptitle)
 
 

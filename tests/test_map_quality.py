@@ -157,3 +157,14 @@ def test_cascade_correlations_and_figures():
     assert len(fig.axes) == 6
     plt.close(fig)
     plt.close(Q.show_correlations(["trained", "x", "y"], rho))
+
+
+def test_share_inside_by_hand():
+    m = torch.tensor([[1.0, 3.0], [0.0, 0.0]])
+    mask = torch.tensor([[True, False], [False, False]])
+    assert Q.share_inside(m, mask) == pytest.approx(0.25)
+    assert Q.share_inside(torch.ones(4, 4), torch.eye(4, dtype=torch.bool)) == pytest.approx(0.25)  # flat: the mask's share
+    signed = torch.tensor([[[[1.0, -3.0], [0.0, 0.0]]]])  # (N, C, H, W): heatmap takes |.|, max over channels
+    assert Q.share_inside(signed, mask) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="negative"):
+        Q.share_inside(torch.tensor([[1.0, -1.0]]), torch.tensor([[True, False]]))

@@ -143,6 +143,7 @@ def test_a_wheel_holds_the_exercises_and_the_trained_styles(tmp_path):
     assert {"course_utils/grading/per_notebook/nb00_start_here.py", "course_utils/grading/cli.py"} <= set(names)
     assert {f"course_utils/data/fast_style/{s}.pt" for s in ("strokes", "embers", "kandinsky")} <= set(names)
     assert "course_utils/data/fast_style/multi/paintings.pt" in names
+    assert "course_utils/data/masks/photos.json" in names  # the outlines that score segmentation on photos (03)
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"),
                     str(wheel)], check=True, capture_output=True, timeout=600)
     code = ("import course_utils, sys; from course_utils import fast_style, grading\n"

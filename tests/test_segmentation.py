@@ -66,3 +66,39 @@ def test_benchmark_beats_the_centred_box_on_composites(model):
     assert set(scores) == {"gradient", "Grad-CAM", "centred box"} and all(len(v) == 3 for v in scores.values())
     assert np.mean(scores["Grad-CAM"]) > np.mean(scores["centred box"]) + 0.2
     assert all(0 <= v <= 1 for vs in scores.values() for v in vs)
+
+
+def _shoelace(polygon):
+    x, y = np.array(polygon, dtype=float).T
+    return 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
+
+
+def test_photo_masks_cover_the_outlined_object_after_the_crop():
+    """The shipped outlines, filled and cropped as the photo is: each covers the share of the 224-px crop that
+    its polygon's area (the shoelace formula) gives, and lies where the polygon lies. These three outlines lie
+    inside the centre square of their photo (the crop cuts the motorcycle's front wheel)."""
+    import json
+
+    outlines = json.loads(S.MASKS.read_text())
+    cases = dict(zip(["coffee", "astronaut", "rocket"], S.photo_cases(224, ["coffee", "astronaut", "rocket"])))
+    crops = {"coffee": (400, 100), "astronaut": (512, 0), "rocket": (427, (640 - 427) / 2)}  # side, left edge
+    for name, (x, mask, target) in cases.items():
+        side, left = crops[name]
+        assert x.shape == (1, 3, 224, 224) and mask.shape == (224, 224) and target == outlines[name]["target"]
+        (polygon,) = outlines[name]["polygons"]
+        assert float(mask.float().mean()) == pytest.approx(_shoelace(polygon) / side ** 2, rel=0.08)
+        rows, cols = np.nonzero(mask.numpy())
+        px, py = np.array(polygon, dtype=float).T
+        scale = 224 / side
+        assert cols.min() == pytest.approx((px.min() - left) * scale, abs=2)
+        assert cols.max() == pytest.approx((px.max() - left) * scale, abs=2)
+        assert rows.min() == pytest.approx(py.min() * scale, abs=2) and rows.max() == pytest.approx(py.max() * scale, abs=2)
+    with pytest.raises(ValueError, match="outlined photos"):
+        S.photo_cases(names=["chelsea"])
+
+
+def test_score_table_lays_out_the_scores_by_hand():
+    table = S.score_table({"gradient": [0.1, 0.3], "centred box": [0.5, 0.0]}, ["cup", "rocket"])
+    header, grad, box = table.splitlines()
+    assert header.split() == ["cup", "rocket", "mean"]
+    assert grad.split() == ["gradient", "0.10", "0.30", "0.20"] and box.split() == ["centred", "box", "0.50", "0.00", "0.25"]

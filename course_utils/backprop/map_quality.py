@@ -98,6 +98,19 @@ def show_judged(judged, title="", axes=None):
 
 # ---------------------------------------------------------------- sanity checks
 
+def share_inside(attribution, mask):
+    """The share of a map's total that lies inside a mask (the energy-based pointing game of Wang et al.,
+    Score-CAM, CVPR Workshops 2020): 1 when all of it falls on the object, the mask's share of the pixels
+    when the map is flat. attribution: (N, C, H, W) (reduced by `heatmap`), (N, H, W) or (H, W), no negative
+    values; mask: boolean, broadcastable to the map."""
+    m = torch.as_tensor(attribution).detach().float()
+    m = heatmap(m) if m.dim() == 4 else m
+    if bool((m < 0).any()):
+        raise ValueError("share_inside reads magnitudes: the map has negative values; pass m.abs() or m.clamp(min=0)")
+    total = m.sum()
+    return float((m * torch.as_tensor(mask).to(m.dtype)).sum() / total) if total > 0 else 0.0
+
+
 def rank_correlation(a, b):
     """Spearman rank correlation between two maps, per image: (N,) for (N, ...) inputs.
     Tied values get their average rank, as in scipy.stats.spearmanr."""

@@ -3,16 +3,20 @@
 Simonyan, Vedaldi & Zisserman (2014, Sec. 3.1) segmented the object a class score depends on without any
 segmentation training: the pixels of highest saliency are foreground seeds, those of lowest saliency
 background seeds, and GrabCut (Rother, Kolmogorov & Blake 2004: colour models and a graph cut,
-OpenCV's `cv2.grabCut`) grows them into a mask. Photos come without masks, so `composite` pastes bundled
-objects onto bundled textures at random places, where the answer is known, and `benchmark` scores each
-map by the mean intersection over union against a box in the centre, which knows nothing of the image.
+OpenCV's `cv2.grabCut`) grows them into a mask. `composite` pastes bundled objects onto bundled textures at
+random places, where the answer is known (the easy case: a square with straight edges), and `photo_cases`
+gives real photos with their objects outlined once by hand (data/masks/photos.json); `benchmark` scores each
+map by the intersection over union against a box in the centre, which knows nothing of the image.
 """
 from __future__ import annotations
+
+import json
+import pathlib
 
 import numpy as np
 import torch
 
-from ..images import as_batch
+from ..images import as_batch, load_image
 from ..plots import grid
 from ..seeding import generator
 from .attribution import attribute, heatmap
@@ -103,6 +107,31 @@ def composites(n=8, size=224, object_size=112, seed=0):
     return out
 
 
+MASKS = pathlib.Path(__file__).resolve().parent.parent / "data" / "masks" / "photos.json"
+
+
+def photo_cases(size=224, names=None):
+    """(image (1, 3, size, size), mask (size, size), class name) for bundled photos whose object was outlined
+    once by hand: polygons in the photo's own pixels (data/masks/photos.json), filled, then resized and
+    cropped exactly as the photo is (`as_batch`). names: which photos (default: all of them)."""
+    from skimage.draw import polygon2mask
+
+    outlines = {k: v for k, v in json.loads(MASKS.read_text()).items() if not k.startswith("_")}
+    unknown = [n for n in (names or []) if n not in outlines]
+    if unknown:
+        raise ValueError(f"no outline for {unknown}; outlined photos: {sorted(outlines)}")
+    cases = []
+    for name in names or outlines:
+        width, height = load_image(name).size
+        filled = np.zeros((height, width), dtype=bool)
+        for polygon in outlines[name]["polygons"]:
+            filled |= polygon2mask((height, width), np.array(polygon, dtype=float)[:, ::-1])  # (x, y) -> (row, column)
+        filled = torch.from_numpy(filled.astype(np.float32))
+        mask = as_batch(filled.view(1, 1, height, width), size)[0, 0] > 0.5
+        cases.append((as_batch(name, size), mask, outlines[name]["target"]))
+    return cases
+
+
 def seed_map(model, x, target, method, **kwargs):
     """The map that seeds GrabCut: `attribution.attribute`, with occlusion and Grad-CAM cut at zero (what raises
     the score is evidence; what lowers it is not the object)."""
@@ -112,7 +141,7 @@ def seed_map(model, x, target, method, **kwargs):
 
 def benchmark(model, cases, methods=None, progress=False):
     """{method: [IoU per case]} for GrabCut seeded by each map, and "centred box" (a centred square of the
-    object's area). cases: (image, mask, target) triples (`composites`); methods: {name: (method, kwargs)}
+    object's area). cases: (image, mask, target) triples (`composites`, `photo_cases`); methods: {name: (method, kwargs)}
     for `attribution.attribute` (default `METHODS`)."""
     from tqdm.auto import tqdm
 
@@ -124,6 +153,17 @@ def benchmark(model, cases, methods=None, progress=False):
             scores[name].append(iou(grabcut(x, seed_map(model, x, target, method, **kwargs)), mask))
         scores["centred box"].append(iou(centre_box(mask.shape, int(mask.sum())), mask))
     return scores
+
+
+def score_table(scores, names=None):
+    """`benchmark`'s scores as a text table: a row per method, a column per case (`names`), and the mean."""
+    n = len(next(iter(scores.values())))
+    names = list(names) if names is not None else [f"#{k + 1}" for k in range(n)]
+    width = max(8, *(len(str(c)) + 2 for c in names))
+    lines = [" " * 12 + "".join(f"{c:>{width}}" for c in names) + f"{'mean':>{width}}"]
+    for method, values in scores.items():
+        lines.append(f"{method:12s}" + "".join(f"{v:{width}.2f}" for v in values) + f"{sum(values) / len(values):{width}.2f}")
+    return "\n".join(lines)
 
 
 def show_segmentations(model, image, target, methods=None, size=2.6):
@@ -139,5 +179,5 @@ def show_segmentations(model, image, target, methods=None, size=2.6):
     return grid(pictures, titles, ncols=len(pictures), size=size), masks
 
 
-__all__ = ["grabcut", "seed_map", "iou", "centre_box", "composite", "composites", "benchmark", "show_segmentations", "OBJECTS",
+__all__ = ["grabcut", "seed_map", "iou", "centre_box", "composite", "composites", "photo_cases", "benchmark", "score_table", "show_segmentations", "OBJECTS",
            "BACKGROUNDS", "METHODS"]
