@@ -374,3 +374,16 @@ def test_the_shipped_networks_paint_no_saturated_patches():
             x = as_batch(photo, shorter_side=256)
             share = fs.saturation(x, fs.stylize(net, x, style=style))
             assert share <= 0.01, (label, photo, share)
+
+
+def test_lattice_finds_a_regular_pattern_and_not_noise():
+    """Dots on a grid of 8 px, cos(x) cos(y), match themselves shifted by one period (up to the shrinking
+    overlap of a zero-padded autocorrelation: 1 - 8/128); white noise matches no shift; a constant image has
+    no detail at all."""
+    t = torch.arange(128.0)
+    wave = torch.cos(2 * math.pi * t / 8)
+    dots = (0.5 + 0.3 * wave[:, None] * wave[None, :]).expand(1, 3, 128, 128)
+    assert fs.lattice(dots) == pytest.approx(1 - 8 / 128, abs=0.03)
+    noise = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    assert fs.lattice(noise) < 0.1
+    assert fs.lattice(torch.full((1, 3, 32, 32), 0.4)) == 0.0

@@ -17,6 +17,7 @@ from torch import nn
 from ..images import ImageLoadError, as_batch, load_image
 from ..layers import capture, frozen
 from ..optimize.objectives import tv_penalty
+from ..optimize.transforms import gaussian_blur
 from ..plots import grid
 from ..seeding import forked, generator
 from ..style import content_loss, loss_network, style_loss
@@ -88,6 +89,26 @@ def saturation(photo, output):
         return ((q <= 0) | (q >= 255)).any(1)
 
     return float((saturated(output) & ~saturated(photo)).float().mean())
+
+
+def lattice(image, min_shift=4, max_shift=32, sigma=3.0):
+    """How strongly a picture repeats itself on a regular grid: the autocorrelation of its high-passed
+    luminance (minus a Gaussian blur of std `sigma`), at its largest for a shift of `min_shift`..`max_shift`
+    pixels in any direction, relative to no shift. About 1 for a stripe or dot pattern of that period, near 0
+    for noise; photos score 0.05-0.25 (windows and tiles repeat too), so compare an output with its photo.
+    A network that stamps the same stroke at every step of its stride-4 grid raises it."""
+    x = as_batch(image)
+    y = (x[:, :3] * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    detail = (y - gaussian_blur(y, sigma))[0, 0]
+    detail = detail - detail.mean()
+    h, w = detail.shape
+    power = torch.fft.rfft2(detail, s=(2 * h, 2 * w)).abs() ** 2  # zero-padded: no wrap-around
+    auto = torch.fft.irfft2(power, s=(2 * h, 2 * w))
+    if float(auto[0, 0]) <= 0:
+        return 0.0
+    dy, dx = torch.arange(2 * h), torch.arange(2 * w)
+    shift = torch.maximum(torch.minimum(dy, 2 * h - dy)[:, None], torch.minimum(dx, 2 * w - dx)[None, :])
+    return float(auto[(shift >= min_shift) & (shift <= max_shift)].max() / auto[0, 0])
 
 
 def perceptual_terms(out_features, content_features, style_grams, outputs, content_layer, weights=None):
@@ -293,4 +314,4 @@ def main(argv=None):
           f"in {net.meta['seconds']:.0f} s")
 
 
-__all__ = ["main", "ContentImages", "perceptual_terms", "perceptual_loss", "range_penalty", "saturation", "train", "save_stylizer", "show_losses"]
+__all__ = ["main", "ContentImages", "perceptual_terms", "perceptual_loss", "range_penalty", "saturation", "lattice", "train", "save_stylizer", "show_losses"]
