@@ -122,13 +122,14 @@ def photo_cases(size=224, names=None):
         raise ValueError(f"no outline for {unknown}; outlined photos: {sorted(outlines)}")
     cases = []
     for name in names or outlines:
-        width, height = load_image(name).size
+        photo = load_image(name)  # decoded once: its size for the mask, its pixels for the image
+        width, height = photo.size
         filled = np.zeros((height, width), dtype=bool)
         for polygon in outlines[name]["polygons"]:
             filled |= polygon2mask((height, width), np.array(polygon, dtype=float)[:, ::-1])  # (x, y) -> (row, column)
         filled = torch.from_numpy(filled.astype(np.float32))
         mask = as_batch(filled.view(1, 1, height, width), size)[0, 0] > 0.5
-        cases.append((as_batch(name, size), mask, outlines[name]["target"]))
+        cases.append((as_batch(photo, size), mask, outlines[name]["target"]))
     return cases
 
 
