@@ -13,7 +13,7 @@ PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 SUDO_N := $(if $(filter 0,$(shell id -u)),,sudo -n)  # never waits for a password
 
-.PHONY: setup sandbox lab test test-unit test-notebooks test-browser run bench assignments grade clean
+.PHONY: setup sandbox lab test test-unit test-notebooks test-browser run site bench assignments grade clean
 
 setup: $(STAMP)
 
@@ -52,6 +52,17 @@ test-browser: $(STAMP)
 run: $(STAMP)
 	$(PY) scripts/run_notebooks.py --out build $(NOTEBOOKS)
 	$(VENV)/bin/jupyter nbconvert --to html --output-dir build $(addprefix build/,$(notdir $(NOTEBOOKS)))
+
+# The website of the executed course (Jupyter Book, offline) in build/site/_build/html/. It is built from the
+# executed copies in build/: `make run` and `make test` write them; one older than its notebook or than the
+# package is executed again first.
+EXECUTED := $(addprefix build/,$(notdir $(NOTEBOOKS)))
+PACKAGE := $(shell find course_utils -name '*.py')
+build/%.ipynb: notebooks/%.ipynb $(PACKAGE) | $(STAMP)
+	$(PY) scripts/run_notebooks.py --out build $<
+
+site: $(STAMP) $(EXECUTED)
+	$(PY) scripts/build_site.py --executed build --out build/site
 
 bench: $(STAMP)
 	MPLBACKEND=Agg $(PY) scripts/bench.py

@@ -8,7 +8,6 @@ changed. Screenshots go to build/screenshots/. The server is killed at the end, 
 """
 import json
 import os
-import pathlib
 import secrets
 import shutil
 import signal
@@ -20,17 +19,22 @@ import urllib.request
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHOTS = ROOT / "build" / "screenshots"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-quic", "--disable-dev-shm-usage"]
+from conftest import ROOT, SHOTS
 
-# notebook, what a person does to its interactive panel, how long a run-all may take (s; generous: this
-# test checks that the course works in a browser, `make bench` checks speed)
+# notebook, what a person does to its interactive panel (a control named by its label), how long a run-all may
+# take (s; generous: this test checks that the course works in a browser, `make bench` checks speed)
 SPECS = [
-    ("00_start_here.ipynb", {"dropdown": "coffee"}, 600),  # a dropdown: the cheap view redraws
-    ("01_filters.ipynb", {"slider": 0, "steps": 3}, 600),  # the channel slider of the filter/activation view
-    ("05_gradient_ascent.ipynb", {"button": "Run"}, 900),  # a Run button: optimizes with a live preview
+    ("00_start_here.ipynb", {"dropdown": ("image", "coffee")}, 600),  # a dropdown: the cheap view redraws
+    ("01_filters.ipynb", {"slider": "channel", "steps": 3}, 600),  # the filter/activation view's channel
+    ("02_features_tsne.ipynb", {"slider": "channel", "steps": 3}, 600),  # top patches of another channel
+    ("03_occlusion_saliency.ipynb", {"slider": "SG noise", "steps": 2}, 600),  # SmoothGrad again, more noise
+    ("04_guided_backprop.ipynb", {"dropdown": ("method", "deconvnet")}, 600),  # another backward rule
+    ("05_gradient_ascent.ipynb", {"button": "Run"}, 900),  # the feature-visualization panel: a live preview
+    ("06_inversion.ipynb", {"button": "Run"}, 600),
+    ("07_deepdream.ipynb", {"button": "Dream"}, 600),
+    ("08_texture_neural_style.ipynb", {"button": "Run"}, 900),
+    ("09_fast_style.ipynb", {"slider": "A -> B", "steps": 4}, 600),  # the four-style network's blend
+    ("10_adversarial.ipynb", {"button": "Attack"}, 900),
 ]
 
 
@@ -38,13 +42,6 @@ def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _chromium():
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        pytest.fail("Chromium is not installed: `make test-browser` installs Debian's chromium package")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -82,20 +79,6 @@ def lab(tmp_path_factory):
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 continue
         log.close()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=_chromium(), headless=True,
-            args=CHROMIUM_FLAGS, viewport={"width": 1400, "height": 1000})
-        try:
-            yield ctx
-        finally:
-            ctx.close()
 
 
 def _wait_idle(page, timeout_s):
@@ -147,20 +130,28 @@ def _errors_in_saved_notebook(page, path):
             for o in c.get("outputs", []) if o.get("output_type") == "error"]
 
 
+def _control(page, kind, label):
+    """The first ipywidgets control of a kind ('slider', 'dropdown') whose label reads `label`."""
+    box = page.locator(f".jupyter-widgets.widget-{kind}", has=page.locator("label.widget-label", has_text=label))
+    assert box.count(), f"no {kind} labelled {label!r} on the page"
+    return box.first
+
+
 def _act(page, action):
     """Do what a person does to the panel; return a description."""
     if "dropdown" in action:
-        select = page.locator(".jupyter-widgets select").first
+        label, value = action["dropdown"]
+        select = _control(page, "dropdown", label).locator("select")
         select.scroll_into_view_if_needed()
-        select.select_option(action["dropdown"])
-        return f"picked {action['dropdown']!r} in the dropdown"
+        select.select_option(value)
+        return f"picked {value!r} in the dropdown {label!r}"
     if "slider" in action:
-        handle = page.locator(".jupyter-widgets .noUi-handle").nth(action["slider"])
+        handle = _control(page, "slider", action["slider"]).locator(".noUi-handle")
         handle.scroll_into_view_if_needed()
         handle.focus()
         for _ in range(action.get("steps", 3)):
             page.keyboard.press("ArrowRight")
-        return f"moved slider {action['slider']} right"
+        return f"moved the slider {action['slider']!r} right"
     if "button" in action:
         button = page.locator(".jupyter-widgets button", has_text=action["button"]).first
         button.scroll_into_view_if_needed()
@@ -216,3 +207,63 @@ def test_notebook_runs_and_panel_responds(lab, browser, name, action, budget):
         raise
     finally:
         page.close()
+
+
+DECK = ("09_fast_style.ipynb", "panels.style_blend_panel(", "A -> B")  # the notebook, its panel cell, a slider
+
+
+def test_deck_panel_is_live_in_the_slideshow(lab, browser):
+    """A lecturer's flow: run the notebook, select the panel's cell and open the deck as RISE's "Open as Reveal
+    Slideshow" does (the notebook saved, then /rise/<path>?activeCellIndex=<cell> in a tab of its own, full
+    width for the projector): it opens at the panel's slide, where the slider moves and the figure changes."""
+    name, panel_cell, slider = DECK
+    stem = name[:-6]
+    page = browser.new_page()
+    try:
+        page.goto(f"{lab['base']}/lab/workspaces/{stem}-deck/tree/{name}?token={lab['token']}&reset")
+        page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
+        page.wait_for_function(
+            "() => document.querySelector('.jp-Notebook-ExecutionIndicator')?.getAttribute('data-status') === 'idle'",
+            timeout=120_000)
+        time.sleep(3)
+        _run_all(page, name, 600)
+        page.keyboard.press("Control+s")
+        time.sleep(2)
+        cells = json.loads((lab["dir"] / name).read_text())["cells"]
+        index = next(i for i, c in enumerate(cells) if panel_cell in "".join(c["source"]))
+        notebook, page = page, browser.new_page()  # the slideshow's own tab; the notebook's stays open
+        page.goto(f"{lab['base']}/rise/{name}?activeCellIndex={index}&token={lab['token']}")
+        deck = page.main_frame
+        slide = deck.locator(".reveal .slides section.present").last
+        control = slide.locator(".jupyter-widgets.widget-slider",
+                                has=deck.locator("label.widget-label", has_text=slider))
+        control.wait_for(timeout=120_000)  # the panel, as widgets (not "VBox(children=...)"), on the slide
+        assert slide.locator(".jp-InputArea", has_text=panel_cell).count(), "the deck did not open at the panel"
+        cell = slide.locator(".jp-Cell", has_text=panel_cell).first
+        images = lambda: cell.evaluate("c => [...c.querySelectorAll('.jp-OutputArea img')].map(i => i.src)")  # noqa: E731
+        deadline = time.time() + 60
+        while not images():
+            assert time.time() < deadline, "the panel on the slide shows no figure"
+            time.sleep(0.5)
+        before = images()
+        page.screenshot(path=str(SHOTS / f"{stem}_deck.png"))
+        # drag the handle with the mouse: the arrow keys belong to reveal.js (they change slides)
+        control.scroll_into_view_if_needed()
+        box = control.locator(".noUi-handle").bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 60, box["y"] + box["height"] / 2, steps=5)
+        page.mouse.up()
+        deadline = time.time() + 120
+        while images() == before:
+            assert time.time() < deadline, "the figure on the slide did not change after the slider moved"
+            time.sleep(0.5)
+        assert slide.locator(".jp-InputArea", has_text=panel_cell).count(), "the deck left the panel's slide"
+        time.sleep(2)
+        page.screenshot(path=str(SHOTS / f"{stem}_deck_after.png"))
+    except Exception:
+        page.screenshot(path=str(SHOTS / f"{stem}_deck_failure.png"))
+        raise
+    finally:
+        for p in {page, locals().get("notebook", page)}:
+            p.close()
