@@ -24,6 +24,8 @@ import sys
 
 import nbformat
 
+from course_utils.grading.notebooks import BEGIN, strip_answer, strip_solutions
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -65,13 +67,18 @@ def widget_text(state, model_id):
 def static_notebook(nb):
     """A copy of an executed notebook for a static page: each panel's widget becomes the line saying it is
     live (its pictures follow: nbexec inlined them), a progress bar becomes its last text, and the saved
-    widget state goes (myst-nb would load ipywidgets' JavaScript from a CDN to show it)."""
+    widget state goes (myst-nb would load ipywidgets' JavaScript from a CDN to show it). Exercises and
+    written answers are the student's version (`make assignments`): a public page must not hand out the
+    solutions that the executed copy ran with."""
     nb = copy.deepcopy(nb)
     state = nb.metadata.pop("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            cell.source = rewrite_links(cell.source)
+            cell.source = rewrite_links(strip_answer(cell.source) if BEGIN in cell.source else cell.source)
         if cell.cell_type != "code":
+            continue
+        if "nbgrader" in cell.metadata:  # an exercise: the student's stub, not the solution nor its check's verdict
+            cell.source, cell.outputs = strip_solutions(cell.source) if BEGIN in cell.source else cell.source, []
             continue
         outputs = []
         for out in cell.get("outputs", []):

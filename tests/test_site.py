@@ -88,3 +88,22 @@ def test_every_paper_a_notebook_cites_is_linked():
         rest = re.sub(r"\[\*[^*]+\*\]\([^)]+\)", "", papers).replace("**", "")
         unlinked = [t for t in re.findall(r"\*([^*]+)\*", rest) if len(t.split()) > 1]  # one word: emphasis
         assert not unlinked and len(linked) >= 2, f"{pathlib.Path(path).name}: titles without a link: {unlinked}"
+
+
+def test_the_pages_hand_out_no_solution():
+    """The executed copies ran with the solutions; their pages show the student's version, as `make assignments`
+    writes it: every exercise a stub, every check cell without the verdict the solution earned, every written
+    answer 'YOUR ANSWER HERE'."""
+    from course_utils.grading.notebooks import BEGIN, student_version
+
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:  # as executed: a check cell shows its verdict
+            if "nbgrader" in cell.metadata and cell.cell_type == "code":
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="passed all cases")]
+        page = build_site.static_notebook(nb)
+        student = student_version(nbformat.read(path, as_version=4))
+        for mine, theirs in zip(page.cells, student["cells"]):
+            assert BEGIN not in mine.source
+            if "nbgrader" in mine.metadata:
+                assert mine.source == "".join(theirs["source"]) and not mine.get("outputs")

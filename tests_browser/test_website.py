@@ -76,6 +76,7 @@ def test_notebook_page_shows_every_figure(site, browser, path):
         papers = page.locator("article.bd-article p", has_text="Papers").last
         assert papers.locator("a[href^='http']").count() >= 2, f"{path.stem}: the papers are not linked"
         assert page.title().startswith(path.stem[:2]), page.title()
+        assert "BEGIN SOLUTION" not in page.locator("article.bd-article").inner_text(), "a solution is on the page"
         page.locator(".live-panel").first.scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / f"site_{path.stem[:2]}_panel.png"))
     finally:
