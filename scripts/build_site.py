@@ -118,8 +118,9 @@ def fence(text):
 def write_source_pages(src):
     """One page per package file (code, with a heading naming it), one per folder listing its files."""
     pages = []
+    # not the exercises' references (grading/per_notebook/): the website shows the student's version
     files = sorted(p for p in (ROOT / "course_utils").rglob("*") if p.suffix in (".py", ".json", ".md")
-                   and "__pycache__" not in p.parts)
+                   and "__pycache__" not in p.parts and "per_notebook" not in p.parts)
     files += [ROOT / "tests" / "test_architectures.py"]
     for path in files:
         rel = path.relative_to(ROOT).as_posix()

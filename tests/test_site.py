@@ -58,6 +58,7 @@ def test_links_into_the_package_become_its_pages():
 
 def test_every_package_link_in_the_course_has_a_page(tmp_path):
     pages = set(build_site.write_source_pages(tmp_path))
+    assert not [p for p in pages if "per_notebook" in p], "the exercises' references are on the website"
     for path in NOTEBOOKS:
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type != "markdown":
