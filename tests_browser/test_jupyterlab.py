@@ -135,6 +135,23 @@ def _shut_down_kernels(lab, name):
                                                           headers=auth, method="DELETE")).read()
 
 
+def _open_and_run_all(page, lab, name, workspace, timeout_s):
+    """Open a notebook in a JupyterLab workspace of its own (JupyterLab would otherwise reopen the previous
+    notebooks too), wait for its kernel, then Run All Cells."""
+    page.goto(f"{lab['base']}/lab/workspaces/{workspace}/tree/{name}?token={lab['token']}&reset")
+    page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
+    # a notebook with a kernelspec opens without asking for a kernel
+    assert page.locator(".jp-Dialog", has_text="Select Kernel").count() == 0
+    page.wait_for_function(
+        "() => document.querySelector('.jp-Notebook-ExecutionIndicator')?.getAttribute('data-status') === 'idle'",
+        timeout=120_000)
+    time.sleep(3)  # let the kernel connection settle before the first request
+    no_news = page.locator(".jp-toast-button", has_text="No")
+    if no_news.count():
+        no_news.first.click()  # JupyterLab's "get notified about news?" toast
+    _run_all(page, name, timeout_s)
+
+
 def _errors_in_saved_notebook(page, path):
     page.keyboard.press("Control+s")
     time.sleep(2)
@@ -182,19 +199,7 @@ def test_notebook_runs_and_panel_responds(lab, browser, name, action, budget):
     (SHOTS / f"{stem}_failure.png").unlink(missing_ok=True)  # from an earlier run
     page = browser.new_page()
     try:
-        # a workspace of its own per notebook: JupyterLab would otherwise reopen the previous notebooks too
-        page.goto(f"{lab['base']}/lab/workspaces/{stem}/tree/{name}?token={lab['token']}&reset")
-        page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
-        # a notebook with a kernelspec opens without asking for a kernel
-        assert page.locator(".jp-Dialog", has_text="Select Kernel").count() == 0
-        page.wait_for_function(
-            "() => document.querySelector('.jp-Notebook-ExecutionIndicator')?.getAttribute('data-status') === 'idle'",
-            timeout=120_000)
-        time.sleep(3)  # let the kernel connection settle before the first request
-        no_news = page.locator(".jp-toast-button", has_text="No")
-        if no_news.count():
-            no_news.first.click()  # JupyterLab's "get notified about news?" toast
-        _run_all(page, name, budget)
+        _open_and_run_all(page, lab, name, stem, budget)
         page.screenshot(path=str(SHOTS / f"{stem}_run_all.png"), full_page=False)
         errors = _errors_in_saved_notebook(page, lab["dir"] / name)
         assert not errors, f"{name}: cells show errors: {errors}"
@@ -236,13 +241,7 @@ def test_deck_panel_is_live_in_the_slideshow(lab, browser):
     stem = name[:-6]
     page = browser.new_page()
     try:
-        page.goto(f"{lab['base']}/lab/workspaces/{stem}-deck/tree/{name}?token={lab['token']}&reset")
-        page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
-        page.wait_for_function(
-            "() => document.querySelector('.jp-Notebook-ExecutionIndicator')?.getAttribute('data-status') === 'idle'",
-            timeout=120_000)
-        time.sleep(3)
-        _run_all(page, name, 600)
+        _open_and_run_all(page, lab, name, f"{stem}-deck", 600)
         # Alt+R's "Render as Reveal Slideshow": the deck beside the notebook, at the selected cell's slide, with
         # the panel as widgets (with a widget manager the RISE app cannot load it shows "VBox(children=...)")
         page.locator(".jp-Cell", has_text=panel_cell).first.locator(".jp-InputPrompt").click()
