@@ -8,6 +8,7 @@ import json
 import pathlib
 import socket
 import threading
+import time
 
 import numpy as np
 import psutil
@@ -145,6 +146,35 @@ def test_sandbox_kills_everything_it_started_at_the_time_limit(isolate):
     assert r.status == sandbox.TIMED_OUT and r.seconds < 30
     left = [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[-1:] == [marker]]
     assert not left, "a process of the sandbox outlived it"
+
+
+def test_a_sandbox_whose_starter_is_killed_dies_with_it(tmp_path):
+    """A Dask worker killed mid-notebook (SIGKILL: nothing of it runs after) leaves no kernel behind: the
+    sandbox's launcher (`with_parent`, as `sandbox kernel` runs) sees it was orphaned and kills what it ran."""
+    import subprocess
+    import sys
+
+    marker = "987655"
+    launcher = (f"import sys, os; from course_utils.grading import sandbox\n"
+                f"sandbox.run(['sleep', '{marker}'], timeout=3600, with_parent=True, capture=False)\n")
+    starter = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys, time\n"
+                                f"subprocess.Popen([sys.executable, '-c', {launcher!r}])\ntime.sleep(3600)\n"])
+
+    def sleeping():
+        return [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[-1:] == [marker]]
+
+    try:
+        deadline = time.monotonic() + 60
+        while not sleeping() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert sleeping(), "the sealed command did not start"
+    finally:
+        starter.kill()
+        starter.wait()
+    deadline = time.monotonic() + 15
+    while sleeping() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not sleeping(), "a sealed command outlived the process that started its sandbox"
 
 
 def test_sandbox_stops_a_memory_hog():

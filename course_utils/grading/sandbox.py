@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import course_utils
 import psutil
 
-OK, TIMED_OUT, OUT_OF_MEMORY = "ok", "timed out", "out of memory"
+OK, TIMED_OUT, OUT_OF_MEMORY, ORPHANED = "ok", "timed out", "out of memory", "orphaned"
 BWRAP, UNSHARE, NONE = "bubblewrap", "unshare", "none"
 HOME = "/home/student"  # the sealed command's home: an empty folder of its own
 # What a sealed command keeps of the environment it is started with (nothing else: no tokens, no paths of
@@ -218,15 +218,16 @@ def _kill(popen: subprocess.Popen, procs):
 
 
 def run(cmd, stdin: str = "", timeout: float = 600, memory: int | None = None, env=None, cwd=None,
-        isolate: bool = True, writable=(), capture: bool = True) -> Result:
+        isolate: bool = True, writable=(), capture: bool = True, with_parent: bool = False) -> Result:
     """Run `cmd` (a list), sealed when `isolate` (`sealed`, with `writable` folders and working in `cwd`),
     with `stdin` as its input; kill it and all it started at `timeout` seconds or when their memory passes
-    `memory` bytes. Returns what it printed (capture=False: passes the output through) and how it ended."""
+    `memory` bytes (or, `with_parent`, when the process that started this one dies). Returns what it printed
+    (capture=False: passes the output through) and how it ended."""
     if isolate:
         cmd, env = sealed(cmd, writable, cwd), clean_env(env)
     if shutil.which("setpriv"):  # util-linux: SIGKILL if whoever started the sandbox dies, kept across exec
         cmd = ["setpriv", "--pdeathsig", "KILL", "--"] + list(cmd)
-    t0 = time.monotonic()
+    t0, parent = time.monotonic(), os.getppid()
     pipe = subprocess.PIPE if capture else None
     popen = subprocess.Popen(list(cmd), stdin=subprocess.PIPE, stdout=pipe, stderr=pipe, text=True, env=env,
                              cwd=cwd, start_new_session=True)
@@ -250,6 +251,8 @@ def run(cmd, stdin: str = "", timeout: float = 600, memory: int | None = None, e
             status = OUT_OF_MEMORY
         elif time.monotonic() - t0 > timeout:
             status = TIMED_OUT
+        elif with_parent and os.getppid() != parent:  # orphaned: e.g. a Dask worker killed mid-notebook
+            status = ORPHANED
         if status != OK:
             _kill(popen, list(seen.values()))
             reader.join(30)
@@ -299,7 +302,7 @@ def kernel(connection_file, timeout=3600.0, memory=None):
             links.append(link)
         cwd = os.getcwd()
         r = run([sys.executable, "-m", "ipykernel_launcher", "-f", own_file], timeout=timeout, memory=memory,
-                cwd=cwd, writable=[cwd, private], capture=False)
+                cwd=cwd, writable=[cwd, private], capture=False, with_parent=True)
         with open(result_path(connection_file), "w") as f:
             json.dump({"status": r.status, "returncode": r.returncode, "seconds": r.seconds,
                        "peak_memory": r.peak_memory, "isolation": isolation()}, f)
