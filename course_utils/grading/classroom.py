@@ -9,10 +9,7 @@ import csv
 import hashlib
 import os
 import secrets
-import shutil
 import sys
-import tempfile
-import time
 
 from tqdm.auto import tqdm
 
@@ -21,10 +18,13 @@ from .notebooks import cell_source, graded_exercises, read_notebook, student_ver
 from .registry import (CRASHED, NOT_ATTEMPTED, NOT_SUBMITTED, PASSED, REJECTED, TIMED_OUT, TO_READ, TO_REVIEW,
                        draw_cases, exercise)
 from .reports import format_table, write_feedback, write_written
-from .submission import copy_submission, run_submission
+from .submission import fingerprint, pack_submission, run_task
 from .verdicts import judge, static_flags
 
 FIELDS = ["student", "notebook", "exercise", "status", "score", "points", "flags", "message"]
+# the CSV: the rows, what happened while the notebook ran, the seed of the run and the sha256 of the file graded
+COLUMNS = FIELDS + ["note", "seed", "sha256"]
+HELD, ACCEPTED, NOT_ACCEPTED = " Held for review (", " Accepted by a person.", " Not accepted by a person."
 
 
 def _seed_for(run_seed: int, *names: str) -> int:
@@ -50,32 +50,43 @@ def function_source(nb: dict, name: str) -> str | None:
     return found
 
 
-def grade_notebook(path, source_nb: dict, student="student", seed=0, timeout=600, memory=6 << 30, threads=None,
-                   answer_timeout=60) -> tuple[str, list[dict]]:
-    """Run one submitted notebook sealed (a copy of it, in a scratch folder) and judge its exercises here;
-    returns (note, rows). The submitted file is only read, and never when it is a link."""
+def make_task(student, name, path, source_nb, seed, timeout=600, memory=6 << 30, answer_timeout=60, threads=None,
+              files="send"):
+    """What a sealed run of one submitted notebook needs, as plain data (`submission.run_task` runs it, here
+    or on a Dask worker): the exercises' ids and functions (not the instructor's notebook), each exercise's
+    seed, the limits, and the submission itself, packed (files="send") or as its path and sha256 on a
+    filesystem the workers share (files="shared"). threads=None: the worker divides its cores (`cluster`)."""
+    exs = graded_exercises(source_nb)
+    task = {"student": student, "notebook": name, "exercises": [{"id": e["id"], "function": e["function"]} for e in exs],
+            "seeds": {e["id"]: _seed_for(seed, e["id"]) for e in exs}, "timeout": timeout, "memory": memory,
+            "answer_timeout": answer_timeout, "threads": threads}
+    if files == "shared":
+        task["path"], task["sha256"] = os.path.abspath(path), fingerprint(path)
+    else:
+        task["files"] = pack_submission(path)
+    return task
+
+
+def unreadable(path) -> str | None:
+    """Why a submitted notebook is not run (a link, not a notebook), or None."""
+    if os.path.islink(path):
+        return "the notebook is a symbolic link (to someone else's file?): not run"
+    try:
+        read_notebook(path)
+    except (OSError, ValueError) as e:
+        return f"cannot read the notebook: {e}"
+    return None
+
+
+def judge_notebook(report, path, source_nb, student="student", seed=0, memory=6 << 30) -> tuple[str, list[dict]]:
+    """The rows of one submitted notebook, judged here from its run's report (`submission.run_task`): what
+    the kernel answered is compared with the references this process computes. Returns (note, rows)."""
     exs = graded_exercises(source_nb)
     name = os.path.basename(path)
-    report, submission = None, {"cells": []}
-    if os.path.islink(path):
-        report = {"error": "the notebook is a symbolic link (to someone else's file?): not run", "answers": {}}
-    else:
-        try:
-            submission = read_notebook(path)
-        except (OSError, ValueError) as e:
-            report = {"error": f"cannot read the notebook: {e}", "answers": {}}
-    if report is None:
-        scratch = tempfile.mkdtemp(prefix="grading-")
-        try:
-            spec = {"notebook": copy_submission(path, scratch), "exercises": exs, "token": "@@answers-" + secrets.token_hex(8) + "@@",
-                    "seeds": {ex["id"]: _seed_for(seed, ex["id"]) for ex in exs}, "timeout": timeout,
-                    "answer_timeout": answer_timeout, "memory": memory,
-                    "threads": threads or max(1, os.cpu_count() or 1)}
-            report = run_submission(spec)
-        except Exception as e:  # noqa: BLE001 - a notebook the grader could not run is that row's crash, not the class's
-            report = {"error": f"the notebook could not be run: {type(e).__name__}: {e}", "answers": {}}
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        submission = read_notebook(path) if not os.path.islink(path) else {"cells": []}
+    except (OSError, ValueError):
+        submission = {"cells": []}
     given = student_version(source_nb)
     ended = (report.get("sandbox") or {}).get("status")
     if ended == sandbox.OUT_OF_MEMORY:
@@ -96,7 +107,7 @@ def grade_notebook(path, source_nb: dict, student="student", seed=0, timeout=600
             flags += [f for f in more if f not in flags]
         rows.append({"student": student, "notebook": name, "exercise": ex["id"], "status": status,
                      "score": ex["points"] if status == PASSED else 0, "points": ex["points"],
-                     "flags": "; ".join(flags), "message": message, "code": function_source(submission, ex["function"])})
+                     "flags": "; ".join(flags), "message": message})
     for q in written_questions(source_nb):
         text = written_answer(submission, q["id"])
         if not text:
@@ -105,8 +116,21 @@ def grade_notebook(path, source_nb: dict, student="student", seed=0, timeout=600
             status = TO_READ
             message = f"a written answer of {len(text.split())} words: a person grades it (written_answers.html)"
         rows.append({"student": student, "notebook": name, "exercise": q["id"], "status": status, "score": 0,
-                     "points": q["points"], "flags": "", "message": message, "answer": text or ""})
+                     "points": q["points"], "flags": "", "message": message})
+    for r in rows:
+        r["note"] = note
     return note, rows
+
+
+def grade_notebook(path, source_nb: dict, student="student", seed=0, timeout=600, memory=6 << 30, threads=None,
+                   answer_timeout=60) -> tuple[str, list[dict]]:
+    """Run one submitted notebook sealed on this machine (a copy of it, in a scratch folder) and judge its
+    exercises here; returns (note, rows). The submitted file is only read, and never when it is a link."""
+    why = unreadable(path)
+    report = {"error": why, "answers": {}} if why else run_task(make_task(
+        student, os.path.basename(path), path, source_nb, seed, timeout, memory, answer_timeout,
+        threads or max(1, os.cpu_count() or 1)))
+    return judge_notebook(report, path, source_nb, student, seed, memory)
 
 
 def _submissions(folder):
@@ -120,17 +144,48 @@ def _submissions(folder):
     return found
 
 
+def _not_submitted(student, name, source_nb):
+    return [{"student": student, "notebook": name, "exercise": ex["id"], "status": NOT_SUBMITTED, "score": 0,
+             "points": ex["points"], "flags": "", "message": "no such notebook in the student's folder", "note": ""}
+            for ex in graded_exercises(source_nb) + written_questions(source_nb)]
+
+
+def _on_this_machine(keys, task_for, jobs):
+    """Run the tasks `jobs` at a time in this process's threads, each kernel with cores // jobs threads;
+    yields (key, report) as they end (the Dask counterpart is `cluster.run`)."""
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+
+    def one(key):
+        task = task_for(key)
+        if "error" in task:
+            return key, task
+        task["threads"] = threads
+        return key, run_task(task)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(one, k) for k in keys]
+        for f in concurrent.futures.as_completed(futures):
+            yield f.result()
+
+
 def grade(submissions_dir, source_dir="notebooks", out_csv=None, timeout=600, jobs=1, memory=6 << 30, seed=None,
           notebooks=None, feedback_dir=None, answer_timeout=60, flagged="review",
-          similar=similarity.THRESHOLD) -> list[dict]:
+          similar=similarity.THRESHOLD, client=None, files="send", tries=3) -> list[dict]:
     """Grade SUBMISSIONS_DIR/<student>/**/<notebook>.ipynb against the source notebooks in SOURCE_DIR.
 
-    jobs notebooks run at once, each kernel with cores // jobs threads. Writes a CSV and one feedback
-    page per student (HTML) when asked, prints a table and returns the rows. flagged: "review" holds a
-    flagged pass at 0 points until a person accepts it, "keep" counts it (`hold_flagged`). similar: the share
-    of code that lists two solutions as copies (`similarity`); None: no copy check.
+    Each submitted notebook runs sealed on this machine, `jobs` at a time, each kernel with cores // jobs
+    threads; or, given a Dask `client` (`cluster.connect`), as one task on the cluster's workers (files: how
+    submissions reach them, "send" or "shared"; tries: runs before a notebook whose worker dies each time
+    is "crashed"). Either way the verdicts are computed here. Rows stream into the CSV as notebooks end; a
+    run whose CSV holds rows of the same seed grades only what is missing there (or was resubmitted since).
+    At the end the CSV is rewritten whole, with the copy check (`similarity`: two solutions sharing
+    `similar` of their code; None: no check) and flagged passes held for a person (flagged="review") or
+    kept ("keep", `hold_flagged`). Writes one feedback page per student (HTML) when asked, prints a table
+    and returns the rows.
     """
     hold_flagged([], flagged)  # a wrong value stops the run before it starts
+    if files not in ("send", "shared"):
+        raise ValueError(f"files must be 'send' or 'shared', got {files!r}")
     for what, path in (("submissions", submissions_dir), ("source notebooks", source_dir),
                        ("output", os.path.dirname(os.path.abspath(out_csv)) if out_csv else None), ("feedback", feedback_dir)):
         inside = path and next((r for r in sandbox.readable() if os.path.abspath(path).startswith(r + os.sep)), None)
@@ -149,56 +204,174 @@ def grade(submissions_dir, source_dir="notebooks", out_csv=None, timeout=600, jo
     unknown = sorted({n for f in found.values() for n in f if n not in sources})
     if unknown:
         print(f"not graded (no source notebook with exercises of that name): {', '.join(unknown)}", file=sys.stderr)
+    before = read_grades(out_csv)
+    if seed is None and before:
+        seed = int(before[0]["seed"])  # the same command again resumes
     run_seed = secrets.randbelow(2**31) if seed is None else seed
     for name in wanted:  # an exercise that cannot judge stops the run before any submission runs
         for ex in graded_exercises(sources.get(name, {"cells": []})):
             draw_cases(exercise(ex["id"]), run_seed)
-    cores = os.cpu_count() or 1
-    jobs = max(1, min(jobs, cores))
-    threads = max(1, cores // jobs)
-    print(f"grading {len(students)} students x {len(wanted)} notebooks, {jobs} at a time, {threads} thread(s) each; "
-          f"seed {run_seed}; sandbox: {sandbox.isolation()}", file=sys.stderr)
-    tasks = [(s, n) for s in students for n in wanted]
-    results: dict = {}
+    keys = [(s, n) for s in students for n in wanted]
+    sha = {k: fingerprint(found[k[0]][k[1]]) if k[1] in found[k[0]] and not os.path.islink(found[k[0]][k[1]]) else ""
+           for k in keys}
+    results = kept_grades(before, run_seed, sha, {n: sources[n] for n in wanted})
+    if before and len(results) < len({(r["student"], r["notebook"]) for r in before}):
+        print(f"{out_csv}: {len(results)} notebooks graded before with seed {run_seed} are kept, the other rows are "
+              "graded again", file=sys.stderr)
+    for k in keys:
+        if k not in results and k[1] not in found[k[0]]:
+            results[k] = _not_submitted(*k, sources[k[1]])
+        for r in results.get(k, []):
+            r["seed"], r["sha256"] = run_seed, sha[k]
+    todo = [k for k in keys if k not in results]
 
-    def one(task):
-        student, name = task
-        if name not in found[student]:
-            rows = [{"student": student, "notebook": name, "exercise": ex["id"], "status": NOT_SUBMITTED, "score": 0,
-                     "points": ex["points"], "flags": "", "message": "no such notebook in the student's folder"}
-                    for ex in graded_exercises(sources[name]) + written_questions(sources[name])]
-            return task, "", rows, 0.0
-        t0 = time.monotonic()
-        note, rows = grade_notebook(found[student][name], sources[name], student, _seed_for(run_seed, student, name),
-                                    timeout, memory, threads, answer_timeout)
-        return task, note, rows, time.monotonic() - t0
+    def task_for(key):
+        student, name = key
+        path = found[student][name]
+        why = unreadable(path)
+        return {"error": why, "answers": {}} if why else make_task(
+            student, name, path, sources[name], _seed_for(run_seed, student, name), timeout, memory, answer_timeout,
+            None, files)
 
-    notes = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        for task, note, rows, seconds in tqdm(pool.map(one, tasks), total=len(tasks), desc="grading", file=sys.stderr):
-            results[task], notes[task] = rows, note
-            if seconds:
-                print(f"graded {task[0]}/{task[1]} in {seconds:.0f} s{': ' + note if note else ''}", file=sys.stderr)
-    rows = [r for t in tasks for r in results[t]]
+    if client is None:
+        jobs = max(1, min(jobs, os.cpu_count() or 1))
+        where = f"{jobs} at a time, {max(1, (os.cpu_count() or 1) // jobs)} thread(s) each; sandbox: {sandbox.isolation()}"
+        reports = _on_this_machine(todo, task_for, jobs)
+    else:
+        from . import cluster
+        where = f"on the Dask cluster at {client.scheduler.address} (dashboard: {client.dashboard_link}), {tries} tries"
+        reports = cluster.run(client, todo, task_for, tries)
+    print(f"grading {len(students)} students x {len(wanted)} notebooks ({len(todo)} to run), {where}; seed {run_seed}",
+          file=sys.stderr)
+    stream = _Stream(out_csv, [r for k in keys if k in results for r in results[k]])
+    try:
+        with tqdm(total=len(keys), initial=len(keys) - len(todo), desc="grading", unit="notebook", file=sys.stderr) as bar:
+            for key, report in reports:
+                if report.get("worker_fault"):
+                    raise SystemExit(f"grading stopped: {report['error']}")
+                _, rows = judge_notebook(report, found[key[0]][key[1]], sources[key[1]], key[0],
+                                         _seed_for(run_seed, *key), memory)
+                for r in rows:
+                    r["seed"], r["sha256"] = run_seed, sha[key]
+                results[key] = rows
+                stream.add(rows)
+                bar.update()
+                if report.get("seconds"):
+                    where = f" on {report['host']}" if client is not None and report.get("host") else ""
+                    note = rows[0]["note"] if rows else ""
+                    bar.write(f"graded {key[0]}/{key[1]}{where} in {report['seconds']:.0f} s{': ' + note if note else ''}",
+                              file=sys.stderr)
+    finally:
+        stream.close()
+    rows = [r for k in keys for r in results[k]]
+    _reread(rows, found, sources)
+    decisions = {(r["student"], r["exercise"]): r.pop("decision") for r in rows if r.get("decision")}
     pairs = find_copies(rows, {n: sources[n] for n in wanted}, similar) if similar is not None else []
     rows = hold_flagged(rows, flagged)
-    for r in rows:
-        r["seed"] = run_seed
+    for r in rows:  # a person's decision on a held row, made before a resumed run, stands
+        if r["status"] == TO_REVIEW and (r["student"], r["exercise"]) in decisions:
+            _settle(r, decisions[(r["student"], r["exercise"])])
     if out_csv:
-        os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
-        with open(out_csv, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=FIELDS + ["seed"], extrasaction="ignore")
-            w.writeheader()
-            w.writerows(rows)
+        write_grades(out_csv, rows)
         if any(r["status"] == TO_READ for r in rows):
             write_written(rows, sources, os.path.join(os.path.dirname(os.path.abspath(out_csv)), "written_answers.html"))
         if similar is not None:
             similarity.write_report(pairs, os.path.join(os.path.dirname(os.path.abspath(out_csv)), "similarity.html"),
                                     similar)
     if feedback_dir:
-        write_feedback(rows, notes, feedback_dir)
+        write_feedback(rows, {(r["student"], r["notebook"]): r.get("note", "") for r in rows}, feedback_dir)
     print(format_table(rows))
     return rows
+
+
+class _Stream:
+    """The CSV while a class is graded: the rows kept from before, then each notebook's rows as it ends
+    (flushed: the file shows the progress and keeps what was graded if the run stops); `write_grades`
+    rewrites it whole at the end."""
+
+    def __init__(self, path, rows):
+        self.f = None
+        if path:
+            write_grades(path, rows)
+            self.f = open(path, "a", newline="", encoding="utf-8")
+            self.w = csv.DictWriter(self.f, fieldnames=COLUMNS, extrasaction="ignore")
+
+    def add(self, rows):
+        if self.f:
+            self.w.writerows(rows)
+            self.f.flush()
+            os.fsync(self.f.fileno())
+
+    def close(self):
+        if self.f:
+            self.f.close()
+
+
+def write_grades(path, rows):
+    """Write the grades CSV (COLUMNS), through a temporary file: a reader never sees half of it."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".part", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(path + ".part", path)
+
+
+def read_grades(path) -> list[dict]:
+    """The rows of a grades CSV written by `grade` (in full, or as far as a stopped run got), [] if none."""
+    if not path or not os.path.exists(path):
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return rows if rows and "seed" in rows[0] and "sha256" in rows[0] else []
+
+
+def kept_grades(before, seed, sha, sources) -> dict:
+    """The notebooks of an earlier CSV that a run with `seed` need not grade again: every exercise of the
+    notebook has its row, graded with that seed, from the file as it is now (same sha256). Each row comes
+    back as the grader judged it: holds undone, the copy check's flags dropped (both are done again over
+    the whole class), and a person's decision on a held row kept aside in "decision"."""
+    groups: dict = {}
+    for r in before:
+        groups.setdefault((r["student"], r["notebook"]), []).append(r)
+    kept = {}
+    for key, rows in groups.items():
+        ids = [e["id"] for e in graded_exercises(sources[key[1]]) + written_questions(sources[key[1]])] \
+            if key[1] in sources else None
+        if (ids is None or key not in sha or [r["exercise"] for r in rows] != ids
+                or any(r["seed"] != str(seed) or r["sha256"] != sha[key] for r in rows)):
+            continue
+        for r in rows:
+            held = r["status"] in (TO_REVIEW, REJECTED) or r["message"].endswith(ACCEPTED)
+            if r["status"] == REJECTED or r["message"].endswith(ACCEPTED):
+                r["decision"] = REJECTED if r["status"] == REJECTED else PASSED
+            if held:
+                r["status"], r["message"] = PASSED, r["message"].split(HELD)[0]
+            r["points"] = int(r["points"])
+            r["score"] = r["points"] if r["status"] == PASSED else int(r["score"])
+            r["flags"] = similarity.without_flags(r["flags"])
+        kept[key] = rows
+    return kept
+
+
+def _reread(rows, found, sources):
+    """Each row's submitted code (for the copy check) and written answer (for whoever reads them), read
+    again from the submitted files: the same for rows graded now and rows kept from before."""
+    cache: dict = {}
+    for r in rows:
+        key = (r["student"], r["notebook"])
+        if key not in cache:
+            path = found.get(r["student"], {}).get(r["notebook"])
+            try:
+                cache[key] = read_notebook(path) if path and not os.path.islink(path) else {"cells": []}
+            except (OSError, ValueError):
+                cache[key] = {"cells": []}
+        nb, source = cache[key], sources[r["notebook"]]
+        ex = next((e for e in graded_exercises(source) if e["id"] == r["exercise"]), None)
+        if ex is not None:
+            r["code"] = function_source(nb, ex["function"]) if r["status"] != NOT_SUBMITTED else None
+        elif r["status"] == TO_READ:
+            r["answer"] = written_answer(nb, r["exercise"]) or ""
 
 
 def find_copies(rows, sources, threshold=similarity.THRESHOLD) -> list:
@@ -233,9 +406,14 @@ def hold_flagged(rows, flagged="review"):
     for r in rows:
         if flagged == "review" and r.get("flags") and r["status"] == PASSED:
             r["status"], r["score"] = TO_REVIEW, 0
-            r["message"] = (f"{r['message']} Held for review ({r['flags']}): {r['points']} point(s) once a person "
-                            f"accepts it.")
+            r["message"] = f"{r['message']}{HELD}{r['flags']}): {r['points']} point(s) once a person accepts it."
     return rows
+
+
+def _settle(r, verdict):
+    """A person's decision on a held row: PASSED gives it its points, REJECTED leaves it at 0."""
+    r["status"], r["score"] = verdict, int(r["points"]) if verdict == PASSED else 0
+    r["message"] += ACCEPTED if verdict == PASSED else NOT_ACCEPTED
 
 
 def review(csv_path, accept=(), reject=()) -> list[dict]:
@@ -250,12 +428,12 @@ def review(csv_path, accept=(), reject=()) -> list[dict]:
         if r is None or r["status"] != TO_REVIEW:
             held = sorted(k for k, r in index.items() if r["status"] == TO_REVIEW)
             raise SystemExit(f"{key!r} is not a row held for review in {csv_path}; held: {', '.join(held) or 'none'}")
-        r["status"], r["score"] = verdict, r["points"] if verdict == PASSED else "0"
-        r["message"] += " Accepted by a person." if verdict == PASSED else " Not accepted by a person."
-    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        _settle(r, verdict)
+    with open(csv_path + ".part", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
+    os.replace(csv_path + ".part", csv_path)
     for r in rows:
         r["score"], r["points"] = int(r["score"]), int(r["points"])
     return rows

@@ -15,6 +15,7 @@ import html
 import inspect
 import io
 import itertools
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,6 +77,11 @@ def similar_pairs(exercise_id: str, solutions: dict[str, str], given: str | None
 def course_source(exercise_id: str) -> str:
     """The source of the course's functions that answer an exercise (as a student could copy it)."""
     return "\n\n".join(inspect.getsource(f) for f in exercise(exercise_id).implementations)
+
+
+def without_flags(flags: str) -> str:
+    """A row's flags ("; "-joined) without those `flag` wrote: a resumed run compares the class again."""
+    return re.sub(r"(; )?similar to .+? \(\d+% shared; similarity\.html\)", "", flags).removeprefix("; ")
 
 
 def flag(pair: Pair, name: str) -> str:

@@ -4,9 +4,15 @@ Nothing here decides a grade (`verdicts` does, in the grader's process): the rep
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
+import secrets
 import shutil
+import socket
+import tarfile
+import tempfile
 import time
 
 from .kernel import Kernel, KernelDied
@@ -16,18 +22,67 @@ from .tripwire import answers_cell
 COPY_LIMIT = 256 << 20  # bytes of a submission's folder copied beside its notebook (data files it reads)
 
 
-def copy_submission(path, scratch) -> str:
-    """Copy the submitted notebook's folder into `scratch` (links stay links: nothing outside the folder is
-    read; above COPY_LIMIT, the notebook alone) and return the copy's path. The original is only read."""
-    folder = os.path.dirname(os.path.abspath(path))
-    size = sum(os.lstat(os.path.join(root, f)).st_size for root, _, files in os.walk(folder) for f in files)
+def fingerprint(path) -> str:
+    """The sha256 of a submitted file: what the grades CSV records it graded (a resubmission is graded again)."""
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def pack_submission(path) -> bytes:
+    """The submitted notebook with the files of its folder (data it reads; not the other notebooks), as a
+    gzipped tar: what a sealed run gets, on this machine or sent to a Dask worker. Links stay links (nothing
+    outside the folder is read); above COPY_LIMIT, the notebook alone. The original is only read."""
+    folder, name = os.path.split(os.path.abspath(path))
+    members = [name]
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != ".ipynb_checkpoints"]
+        members += [os.path.relpath(os.path.join(root, f), folder) for f in files if not f.endswith(".ipynb")]
+    if sum(os.lstat(os.path.join(folder, m)).st_size for m in members) > COPY_LIMIT:
+        members = [name]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+        for m in members:
+            tar.add(os.path.join(folder, m), arcname=m, recursive=False)
+    return buffer.getvalue()
+
+
+def unpack_submission(data: bytes, name: str, scratch) -> str:
+    """Unpack `pack_submission`'s tar into scratch/submission and return the notebook's path there. The
+    extraction filter refuses a member that would land outside that folder (through a link, an absolute
+    name or '..')."""
     dest = os.path.join(scratch, "submission")
-    if size <= COPY_LIMIT:
-        shutil.copytree(folder, dest, symlinks=True, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    else:
-        os.makedirs(dest)
-        shutil.copyfile(path, os.path.join(dest, os.path.basename(path)))
-    return os.path.join(dest, os.path.basename(path))
+    os.makedirs(dest)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        tar.extractall(dest, filter="tar")
+    return os.path.join(dest, name)
+
+
+def run_task(task: dict) -> dict:
+    """Run one submitted notebook sealed, where this function is called: the grader's threads on this
+    machine, or a Dask worker (`cluster`). `task` is plain data (`classroom.make_task`): the packed
+    submission (or, on a shared filesystem, its path and sha256), the exercises' ids and functions, their
+    seeds, the limits and the threads. Returns `run_submission`'s report, with where it ran; no verdict."""
+    t0 = time.monotonic()
+    data = task.get("files")
+    if data is None:
+        path = task["path"]
+        if not os.path.isfile(path) or fingerprint(path) != task["sha256"]:
+            return {"error": f"{socket.gethostname()} does not see {path} as the grader does (--files shared needs "
+                             "a filesystem every worker shares; use --files send)", "answers": {}, "worker_fault": True}
+        data = pack_submission(path)
+    scratch = tempfile.mkdtemp(prefix="grading-")
+    try:
+        spec = {"notebook": unpack_submission(data, task["notebook"], scratch), "exercises": task["exercises"],
+                "token": "@@answers-" + secrets.token_hex(8) + "@@", "seeds": task["seeds"],
+                "timeout": task["timeout"], "answer_timeout": task["answer_timeout"], "memory": task["memory"],
+                "threads": task["threads"]}
+        report = run_submission(spec)
+    except Exception as e:  # noqa: BLE001 - a notebook the grader could not run is that row's crash, not the class's
+        report = {"error": f"the notebook could not be run: {type(e).__name__}: {e}", "answers": {}}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    report["host"], report["seconds"] = socket.gethostname(), time.monotonic() - t0
+    return report
 
 
 def run_submission(spec: dict) -> dict:
