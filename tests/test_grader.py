@@ -150,13 +150,13 @@ def test_sandbox_kills_everything_it_started_at_the_time_limit(isolate):
 
 def test_a_sandbox_whose_starter_is_killed_dies_with_it(tmp_path):
     """A Dask worker killed mid-notebook (SIGKILL: nothing of it runs after) leaves no kernel behind: the
-    sandbox's launcher (`with_parent`, as `sandbox kernel` runs) sees it was orphaned and kills what it ran."""
+    sandbox's launcher (`parent`, as `sandbox kernel` runs) sees it was orphaned and kills what it ran."""
     import subprocess
     import sys
 
     marker = "987655"
     launcher = (f"import sys, os; from course_utils.grading import sandbox\n"
-                f"sandbox.run(['sleep', '{marker}'], timeout=3600, with_parent=True, capture=False)\n")
+                f"sandbox.run(['sleep', '{marker}'], timeout=3600, parent=os.getppid(), capture=False)\n")
     starter = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys, time\n"
                                 f"subprocess.Popen([sys.executable, '-c', {launcher!r}])\ntime.sleep(3600)\n"])
 

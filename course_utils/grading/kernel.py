@@ -41,7 +41,8 @@ class Kernel:
         self._tmp = tempfile.TemporaryDirectory(prefix="kernel-") if transport == "ipc" or sealed else None
         kw = {"transport": "ipc", "ip": os.path.join(self._tmp.name, "k")} if self._tmp else {}
         if sealed is not None:
-            sandbox.install_kernel(self._tmp.name, "sealed", sealed.get("timeout", 3600.0), sealed.get("memory"))
+            sandbox.install_kernel(self._tmp.name, "sealed", sealed.get("timeout", 3600.0), sealed.get("memory"),
+                                   parent=os.getpid())
             kernel_name = "sealed"
             kw["kernel_spec_manager"] = KernelSpecManager(kernel_dirs=[os.path.join(self._tmp.name, "kernels")])
             kw["connection_file"] = os.path.join(self._tmp.name, "connection.json")

@@ -218,16 +218,16 @@ def _kill(popen: subprocess.Popen, procs):
 
 
 def run(cmd, stdin: str = "", timeout: float = 600, memory: int | None = None, env=None, cwd=None,
-        isolate: bool = True, writable=(), capture: bool = True, with_parent: bool = False) -> Result:
+        isolate: bool = True, writable=(), capture: bool = True, parent: int | None = None) -> Result:
     """Run `cmd` (a list), sealed when `isolate` (`sealed`, with `writable` folders and working in `cwd`),
     with `stdin` as its input; kill it and all it started at `timeout` seconds or when their memory passes
-    `memory` bytes (or, `with_parent`, when the process that started this one dies). Returns what it printed
+    `memory` bytes (or when process `parent` is no longer this one's parent: it died). Returns what it printed
     (capture=False: passes the output through) and how it ended."""
     if isolate:
         cmd, env = sealed(cmd, writable, cwd), clean_env(env)
     if shutil.which("setpriv"):  # util-linux: SIGKILL if whoever started the sandbox dies, kept across exec
         cmd = ["setpriv", "--pdeathsig", "KILL", "--"] + list(cmd)
-    t0, parent = time.monotonic(), os.getppid()
+    t0 = time.monotonic()
     pipe = subprocess.PIPE if capture else None
     popen = subprocess.Popen(list(cmd), stdin=subprocess.PIPE, stdout=pipe, stderr=pipe, text=True, env=env,
                              cwd=cwd, start_new_session=True)
@@ -251,7 +251,7 @@ def run(cmd, stdin: str = "", timeout: float = 600, memory: int | None = None, e
             status = OUT_OF_MEMORY
         elif time.monotonic() - t0 > timeout:
             status = TIMED_OUT
-        elif with_parent and os.getppid() != parent:  # orphaned: e.g. a Dask worker killed mid-notebook
+        elif parent and os.getppid() != parent:  # orphaned: e.g. a Dask worker killed mid-notebook
             status = ORPHANED
         if status != OK:
             _kill(popen, list(seen.values()))
@@ -273,11 +273,13 @@ def result_path(connection_file) -> str:
     return os.path.splitext(connection_file)[0] + ".sandbox.json"
 
 
-def kernel(connection_file, timeout=3600.0, memory=None):
+def kernel(connection_file, timeout=3600.0, memory=None, parent=None):
     """Run an IPython kernel sealed in the current folder (which it may write) and talk to it through the
     Unix sockets named in `connection_file` (transport "ipc": a sealed kernel has no network, not even the
     grader's loopback). The kernel gets a private copy of the connection file in a folder of its own, and the
-    sockets where the client looks are links into it, so it sees no other kernel's key or sockets."""
+    sockets where the client looks are links into it, so it sees no other kernel's key or sockets.
+    The kernel dies with process `parent` (default: the one that started this), e.g. a Dask worker killed
+    mid-notebook: passed from the spec, as the worker may die before this process has read its parent."""
     with open(connection_file) as f:
         info = json.load(f)
     if info.get("transport") != "ipc":
@@ -302,7 +304,7 @@ def kernel(connection_file, timeout=3600.0, memory=None):
             links.append(link)
         cwd = os.getcwd()
         r = run([sys.executable, "-m", "ipykernel_launcher", "-f", own_file], timeout=timeout, memory=memory,
-                cwd=cwd, writable=[cwd, private], capture=False, with_parent=True)
+                cwd=cwd, writable=[cwd, private], capture=False, parent=parent or os.getppid())
         with open(result_path(connection_file), "w") as f:
             json.dump({"status": r.status, "returncode": r.returncode, "seconds": r.seconds,
                        "peak_memory": r.peak_memory, "isolation": isolation()}, f)
@@ -314,23 +316,25 @@ def kernel(connection_file, timeout=3600.0, memory=None):
         shutil.rmtree(private, ignore_errors=True)
 
 
-def kernel_spec(timeout=3600.0, memory=None, display_name="Python 3 (sealed)") -> dict:
+def kernel_spec(timeout=3600.0, memory=None, display_name="Python 3 (sealed)", parent=None) -> dict:
     """The kernel.json of a sealed kernel with these limits (interrupts travel as messages: a signal to the
     sandbox's outer process would not reach the kernel)."""
     argv = [sys.executable, "-m", "course_utils.grading.sandbox", "kernel", "-f", "{connection_file}", "--timeout", str(timeout)]
     if memory:
         argv += ["--memory", str(int(memory))]
+    if parent:
+        argv += ["--parent", str(int(parent))]
     return {"argv": argv, "display_name": display_name, "language": "python", "interrupt_mode": "message",
             "metadata": {"debugger": False}}
 
 
-def install_kernel(folder, name="course-sealed", timeout=3600.0, memory=None) -> str:
+def install_kernel(folder, name="course-sealed", timeout=3600.0, memory=None, parent=None) -> str:
     """Write the sealed kernel's spec to FOLDER/kernels/NAME/kernel.json (a Jupyter data folder: put it on
     JUPYTER_PATH, or use ~/.local/share/jupyter); returns the spec's folder."""
     path = os.path.join(folder, "kernels", name)
     os.makedirs(path, exist_ok=True)
     with open(os.path.join(path, "kernel.json"), "w") as f:
-        json.dump(kernel_spec(timeout, memory), f, indent=1)
+        json.dump(kernel_spec(timeout, memory, parent=parent), f, indent=1)
     return path
 
 
@@ -342,6 +346,7 @@ def main(argv=None):
     k.add_argument("-f", dest="connection_file", required=True)
     k.add_argument("--timeout", type=float, default=3600.0)
     k.add_argument("--memory", type=int, default=None)
+    k.add_argument("--parent", type=int, default=None, help="die with this process (default: the one that started this)")
     i = sub.add_parser("install-kernel", help="write the sealed kernel's kernelspec (for nbgrader)")
     i.add_argument("folder", help="a Jupyter data folder, e.g. ~/.local/share/jupyter or one on JUPYTER_PATH")
     i.add_argument("--name", default="course-sealed")
@@ -354,7 +359,7 @@ def main(argv=None):
     if args.cmd == "install-kernel":
         print(install_kernel(os.path.expanduser(args.folder), args.name, args.timeout, int(args.memory * 2**30)))
         return 0
-    r = kernel(args.connection_file, args.timeout, args.memory)
+    r = kernel(args.connection_file, args.timeout, args.memory, args.parent)
     return 0 if r.status == OK and r.returncode == 0 else 1
 
 
