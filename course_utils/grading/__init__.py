@@ -22,6 +22,9 @@ The instructor's side (``python -m course_utils.grading``, `cli`):
    touches the grading code or reaches into the interpreter, or whose solution is close to another's, the
    course's or the model solution (`similarity`), is flagged, and a flagged pass waits at 0 points for a
    person (`review`); `reports` writes the CSV's companions (feedback pages, written answers to read).
+   Rows stream into the CSV as notebooks finish; the same command resumes a stopped run.
+5. `cluster` runs the notebooks on Dask (a lab's ``dask worker``s, or Slurm, PBS, ... through dask-jobqueue):
+   each task is `submission.run_task` on a worker; the verdicts stay in the grader's process.
 """
 from . import per_notebook  # registers every exercise (its modules import only `registry` of this package)
 from .checking import NBGRADER_ENV, CheckResult, ExerciseFailed, answers, check, run_cases
