@@ -144,6 +144,7 @@ def test_a_wheel_holds_the_exercises_and_the_trained_styles(tmp_path):
     assert {f"course_utils/data/fast_style/{s}.pt" for s in ("strokes", "embers", "kandinsky")} <= set(names)
     assert "course_utils/data/fast_style/multi/paintings.pt" in names
     assert "course_utils/data/masks/photos.json" in names  # the outlines that score segmentation on photos (03)
+    assert "course_utils/grading/slurm.example.yaml" in names  # README, 'A large class': copied from the install
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"),
                     str(wheel)], check=True, capture_output=True, timeout=600)
     code = ("import course_utils, sys; from course_utils import fast_style, grading\n"
