@@ -25,6 +25,7 @@ from course_utils.grading import classroom, cluster, submission
 from course_utils.grading.notebooks import nbgrader_metadata, student_version
 from helpers import require_isolation
 from test_grader import GUIDED, TOP_K, _edit, _insert, _nb
+from test_sealed import _attacks, _digest, _source
 
 SEED = 7
 HW1 = nbgrader_metadata(_nb(["import torch\nfrom course_utils.grading import check", TOP_K, 'check("00.top_k", top_k)']))
@@ -339,3 +340,30 @@ def test_the_example_slurm_configuration_makes_a_job_script(tmp_path):
         cluster.read_config(str(bad), "slurm")
     with pytest.raises(SystemExit, match="needs --cluster-config"):
         cluster.read_config(None, "slurm")
+
+
+def test_a_hostile_class_on_the_cluster_changes_nothing_outside_its_copies(client, tmp_path):
+    """tests/test_sealed.py's class (submissions that write outside their folder, patch the course in their
+    kernel, read a classmate's file, hand in a link), graded on the workers: every watched folder stays
+    byte-identical and every grade is what the attack deserves."""
+    require_isolation()
+    import course_utils
+    out = tmp_path / "build"
+    (tmp_path / "source" / "hw").mkdir(parents=True)
+    (tmp_path / "source" / "hw" / "hw.ipynb").write_text(json.dumps(_source()))
+    attacks = _attacks(tmp_path, out)
+    for student, (nb, _) in attacks.items():
+        (tmp_path / "submitted" / student / "hw").mkdir(parents=True)
+        (tmp_path / "submitted" / student / "hw" / "hw.ipynb").write_text(json.dumps(nb))
+    (tmp_path / "submitted" / "linker" / "hw").mkdir(parents=True)
+    os.symlink(tmp_path / "submitted" / "honest" / "hw" / "hw.ipynb", tmp_path / "submitted" / "linker" / "hw" / "hw.ipynb")
+    site = next(p for p in sys.path if p.endswith("site-packages"))
+    watched = [str(tmp_path / "submitted"), str(tmp_path / "source"), os.path.dirname(course_utils.__file__), site]
+    before = {w: _digest(w) for w in watched}
+    rows = classroom.grade(str(tmp_path / "submitted"), str(tmp_path / "source" / "hw"), str(out / "grades.csv"),
+                           timeout=60, memory=2 << 30, seed=SEED, flagged="keep", client=client)
+    assert {w: _digest(w) for w in watched} == before
+    assert not os.path.exists("/tmp/pwned") and not (out / "evil.txt").exists()
+    expected = {s: status for s, (_, status) in attacks.items()} | {"linker": "crashed"}
+    assert {r["student"]: r["status"] for r in rows if r["exercise"] == "00.top_k"} == expected
+    assert {r["student"] for r in _csv(out / "grades.csv")} == set(expected)
