@@ -55,7 +55,11 @@ def make_task(student, name, path, source_nb, seed, timeout=600, memory=6 << 30,
     """What a sealed run of one submitted notebook needs, as plain data (`submission.run_task` runs it, here
     or on a Dask worker): the exercises' ids and functions (not the instructor's notebook), each exercise's
     seed, the limits, and the submission itself, packed (files="send") or as its path and sha256 on a
-    filesystem the workers share (files="shared"). threads=None: the worker divides its cores (`cluster`)."""
+    filesystem the workers share (files="shared"). threads=None: the worker divides its cores (`cluster`).
+    A notebook that is not run (`unreadable`) gets its report instead: {"error": why, "answers": {}}."""
+    why = unreadable(path)
+    if why:
+        return {"error": why, "answers": {}}
     exs = graded_exercises(source_nb)
     task = {"student": student, "notebook": name, "exercises": [{"id": e["id"], "function": e["function"]} for e in exs],
             "seeds": {e["id"]: _seed_for(seed, e["id"]) for e in exs}, "timeout": timeout, "memory": memory,
@@ -126,10 +130,9 @@ def grade_notebook(path, source_nb: dict, student="student", seed=0, timeout=600
                    answer_timeout=60) -> tuple[str, list[dict]]:
     """Run one submitted notebook sealed on this machine (a copy of it, in a scratch folder) and judge its
     exercises here; returns (note, rows). The submitted file is only read, and never when it is a link."""
-    why = unreadable(path)
-    report = {"error": why, "answers": {}} if why else run_task(make_task(
-        student, os.path.basename(path), path, source_nb, seed, timeout, memory, answer_timeout,
-        threads or max(1, os.cpu_count() or 1)))
+    task = make_task(student, os.path.basename(path), path, source_nb, seed, timeout, memory, answer_timeout,
+                     threads or max(1, os.cpu_count() or 1))
+    report = task if "error" in task else run_task(task)
     return judge_notebook(report, path, source_nb, student, seed, memory)
 
 
@@ -227,11 +230,8 @@ def grade(submissions_dir, source_dir="notebooks", out_csv=None, timeout=600, jo
 
     def task_for(key):
         student, name = key
-        path = found[student][name]
-        why = unreadable(path)
-        return {"error": why, "answers": {}} if why else make_task(
-            student, name, path, sources[name], _seed_for(run_seed, student, name), timeout, memory, answer_timeout,
-            None, files)
+        return make_task(student, name, found[student][name], sources[name], _seed_for(run_seed, student, name),
+                         timeout, memory, answer_timeout, None, files)
 
     if client is None:
         jobs = max(1, min(jobs, os.cpu_count() or 1))
