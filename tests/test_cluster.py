@@ -25,7 +25,7 @@ from course_utils.grading import classroom, cluster, submission
 from course_utils.grading.notebooks import nbgrader_metadata, student_version
 from helpers import require_isolation
 from test_grader import GUIDED, TOP_K, _edit, _insert, _nb
-from test_sealed import _attacks, _digest, _source
+from test_sealed import _digest, write_hostile_class
 
 SEED = 7
 HW1 = nbgrader_metadata(_nb(["import torch\nfrom course_utils.grading import check", TOP_K, 'check("00.top_k", top_k)']))
@@ -349,14 +349,7 @@ def test_a_hostile_class_on_the_cluster_changes_nothing_outside_its_copies(clien
     require_isolation()
     import course_utils
     out = tmp_path / "build"
-    (tmp_path / "source" / "hw").mkdir(parents=True)
-    (tmp_path / "source" / "hw" / "hw.ipynb").write_text(json.dumps(_source()))
-    attacks = _attacks(tmp_path, out)
-    for student, (nb, _) in attacks.items():
-        (tmp_path / "submitted" / student / "hw").mkdir(parents=True)
-        (tmp_path / "submitted" / student / "hw" / "hw.ipynb").write_text(json.dumps(nb))
-    (tmp_path / "submitted" / "linker" / "hw").mkdir(parents=True)
-    os.symlink(tmp_path / "submitted" / "honest" / "hw" / "hw.ipynb", tmp_path / "submitted" / "linker" / "hw" / "hw.ipynb")
+    attacks = write_hostile_class(tmp_path, out)
     site = next(p for p in sys.path if p.endswith("site-packages"))
     watched = [str(tmp_path / "submitted"), str(tmp_path / "source"), os.path.dirname(course_utils.__file__), site]
     before = {w: _digest(w) for w in watched}

@@ -122,6 +122,20 @@ def _digest(root):
     return out
 
 
+def write_hostile_class(course, out):
+    """COURSE/source/hw/hw.ipynb and COURSE/submitted/<attacker>/hw/hw.ipynb (`_attacks`, aimed at `out`),
+    and a link handed in instead of a notebook (to a classmate's); returns the attacks."""
+    (course / "source" / "hw").mkdir(parents=True)
+    (course / "source" / "hw" / "hw.ipynb").write_text(json.dumps(_source()))
+    attacks = _attacks(course, out)
+    for student, (nb, _) in attacks.items():
+        (course / "submitted" / student / "hw").mkdir(parents=True)
+        (course / "submitted" / student / "hw" / "hw.ipynb").write_text(json.dumps(nb))
+    (course / "submitted" / "linker" / "hw").mkdir(parents=True)
+    os.symlink(course / "submitted" / "honest" / "hw" / "hw.ipynb", course / "submitted" / "linker" / "hw" / "hw.ipynb")
+    return attacks
+
+
 @pytest.fixture(scope="module", params=[sandbox.BWRAP, sandbox.UNSHARE])
 def hostile_class(request, tmp_path_factory):
     backend = request.param
@@ -134,15 +148,7 @@ def hostile_class(request, tmp_path_factory):
     sandbox.backend.cache_clear()
     course = tmp_path_factory.mktemp(f"course-{backend}")
     out = course / "build"
-    (course / "source" / "hw").mkdir(parents=True)
-    (course / "source" / "hw" / "hw.ipynb").write_text(json.dumps(_source()))
-    attacks = _attacks(course, out)
-    for student, (nb, _) in attacks.items():
-        (course / "submitted" / student / "hw").mkdir(parents=True)
-        (course / "submitted" / student / "hw" / "hw.ipynb").write_text(json.dumps(nb))
-    # a link handed in instead of a notebook: to a classmate's
-    (course / "submitted" / "linker" / "hw").mkdir(parents=True)
-    os.symlink(course / "submitted" / "honest" / "hw" / "hw.ipynb", course / "submitted" / "linker" / "hw" / "hw.ipynb")
+    attacks = write_hostile_class(course, out)
     site = next(p for p in sys.path if p.endswith("site-packages"))
     watched = [str(course / "submitted"), str(course / "source"), os.path.dirname(course_utils.__file__)]
     before = {w: _digest(w) for w in watched}
