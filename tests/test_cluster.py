@@ -70,7 +70,7 @@ def _sealed_kernels():
     found = []
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if "course_utils.grading.sandbox" in cmd and " kernel " in f"{cmd} ":
+        if os.path.join("grading", "sandbox.py") in cmd and " kernel " in f"{cmd} ":
             found.append(p.pid)
     return found
 

@@ -37,7 +37,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-import course_utils
 import psutil
 
 OK, TIMED_OUT, OUT_OF_MEMORY, ORPHANED = "ok", "timed out", "out of memory", "orphaned"
@@ -49,11 +48,16 @@ _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "MPLBACKEND", "OMP_NUM_
              "OPENBLAS_NUM_THREADS", "PYTHONHASHSEED", "PYTHONUNBUFFERED", "TQDM_DISABLE", "COURSE_THREADS")
 
 
+# The course package's folder, found without importing it: a sealed kernel's launcher runs this file as a script
+# (`kernel_spec`), so each kernel does not pay for importing torch and the course twice.
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def _system_paths() -> list[str]:
     """What a sealed command may read: the system, this Python and its environment, the course package."""
     paths = {os.path.abspath(p) for p in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
                                           sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable)),
-                                          os.path.dirname(os.path.abspath(course_utils.__file__)))}
+                                          PACKAGE)}
     return sorted(p for p in paths if os.path.exists(p) and not any(p.startswith(q + os.sep) for q in paths))
 
 
@@ -319,7 +323,9 @@ def kernel(connection_file, timeout=3600.0, memory=None, parent=None):
 def kernel_spec(timeout=3600.0, memory=None, display_name="Python 3 (sealed)", parent=None) -> dict:
     """The kernel.json of a sealed kernel with these limits (interrupts travel as messages: a signal to the
     sandbox's outer process would not reach the kernel)."""
-    argv = [sys.executable, "-m", "course_utils.grading.sandbox", "kernel", "-f", "{connection_file}", "--timeout", str(timeout)]
+    # this file as a script (-P: its folder is not put on sys.path), not `-m course_utils.grading.sandbox`: that
+    # would import the course and torch (about 3 s and 0.5 GB) in every launcher, beside the kernel's own import
+    argv = [sys.executable, "-P", os.path.abspath(__file__), "kernel", "-f", "{connection_file}", "--timeout", str(timeout)]
     if memory:
         argv += ["--memory", str(int(memory))]
     if parent:
