@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from course_utils.grading.verdicts import judge
-from course_utils.grading import FAILED, PASSED, answers, exercises, run_cases
+from course_utils.grading import FAILED, NOT_ATTEMPTED, PASSED, answers, exercises, run_cases
 from mistakes import MISTAKES, RIGHT
 
 GRADED = sorted(i for i in exercises() if not i.startswith("test."))
@@ -31,6 +31,17 @@ def test_a_right_answer_passes_the_check_and_the_grader(ex_id):
     for seed in GRADER_SEEDS:
         status, message, flags = judge(ex_id, seed, answers(ex_id, RIGHT[ex_id], seed))
         assert (status, flags) == (PASSED, []), message
+
+
+@pytest.mark.parametrize("ex_id", GRADED)
+def test_a_stub_is_not_attempted_for_the_check_and_the_grader(ex_id):
+    """The student version's stub (`raise NotImplementedError()`): 'not attempted', never failed or crashed."""
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    assert run_cases(exercises()[ex_id], stub, seed=0).status == NOT_ATTEMPTED
+    for seed in GRADER_SEEDS:
+        assert judge(ex_id, seed, answers(ex_id, stub, seed))[0] == NOT_ATTEMPTED
 
 
 @pytest.mark.parametrize("ex_id,what,fn", [(i, what, fn) for i in GRADED for what, fn in MISTAKES.get(i, [])],

@@ -11,7 +11,7 @@ Each run is a subprocess (tests/nbconvert_execute.py) with a wall-clock limit: a
 fails, naming the cell. nbclient's own per-cell timeout would not catch it: the timed-out poll finds
 the reply and the cell passes after exactly `timeout` seconds.
 
-    pytest tests/test_nbconvert.py                      # every notebook, and the repro notebook 3 times
+    pytest tests/test_nbconvert.py                      # every notebook (as students get it), the repro 3 times
     pytest tests/test_nbconvert.py -m "not nbconvert"   # only the repro notebook (~30 s)
     NBCONVERT_REPRO=1 pytest tests/test_nbconvert.py -k hang_repro   # shows the bug itself
 """
@@ -24,6 +24,8 @@ import sys
 import time
 
 import pytest
+
+from course_utils.grading.notebooks import student_version
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -81,8 +83,18 @@ def test_hang_repro_hangs_with_out():
 
 @pytest.mark.nbconvert
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_under_nbclient(path):
-    """Every notebook as `jupyter nbconvert --to notebook --execute` runs it: inline figures, 600 s. The executed notebook goes
-    to build/, where `make run` writes it, for `make site` to build the website from."""
-    took, cells = execute(path, limit=600, cell_timeout=600, save=ROOT / "build" / path.name)
+def test_student_version_runs_to_the_end_under_nbclient(path, tmp_path):
+    """Every notebook as a student receives it (`make assignments`: each exercise a stub that raises
+    NotImplementedError) as `jupyter nbconvert --to notebook --execute` runs it, inline figures, 600 s: no cell
+    fails (nothing after an exercise needs the student's function) and every check cell says "not attempted".
+    nbval runs the notebooks with their solutions; between the two every cell a student can meet runs in
+    `make test`. The executed copy goes to build/, where `make run` writes it, for `make site`: a page shows
+    the student's version either way (scripts/build_site.py)."""
+    student = tmp_path / path.name
+    student.write_text(json.dumps(student_version(json.loads(path.read_text()))))
+    took, cells = execute(student, limit=600, cell_timeout=600, cwd=path.parent, save=ROOT / "build" / path.name)
     print(f"{path.name}: {took:.1f} s")
+    executed = json.loads((ROOT / "build" / path.name).read_text())
+    checks = [c for c in executed["cells"] if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("grade")]
+    said = ["".join("".join(o.get("text", "")) for o in c["outputs"] if o.get("name") == "stdout") for c in checks]
+    assert checks and all("not attempted" in t for t in said), said
