@@ -44,6 +44,19 @@ def no_network():
     socket.getaddrinfo = _real_getaddrinfo
 
 
+THREADS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def threads_kept():
+    """No test module leaves the thread settings changed: every kernel the rest of the run starts (nbval's,
+    nbclient's) inherits them, and one thread instead of two made the whole of `make test` half as fast."""
+    before = {k: os.environ.get(k) for k in THREADS}
+    yield
+    after = {k: os.environ.get(k) for k in THREADS}
+    assert after == before, f"this test module changed the environment's thread settings: {before} -> {after}"
+
+
 @pytest.fixture(autouse=True)
 def seeded():
     """Every test starts from the same global torch seed, whichever tests ran before it."""

@@ -7,12 +7,14 @@ ImageNet model, so each notebook runs in seconds), one of them not handed in. Th
 is held to is the grader on this machine with the same seed: the same CSV, byte for byte.
 """
 import csv
+import glob
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -86,6 +88,17 @@ def local(tmp_path_factory):
     return root, rows
 
 
+@pytest.fixture(scope="module", autouse=True)
+def environment_kept():
+    """Dask's nanny writes its workers' settings into the environment of the process that starts them
+    (distributed's pre-spawn-environ: OMP_NUM_THREADS=1 and MKL's and OpenBLAS's, os.environ.update before
+    each spawn): every kernel started later in the test run would then compute on one thread. Put it back."""
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
+
+
 @pytest.fixture(scope="module")
 def client():
     """A real Dask cluster: 2 worker processes of 1 thread each (the grader's settings, `cluster.connect`)."""
@@ -148,6 +161,7 @@ def test_killed_workers_lose_nothing_and_a_notebook_that_kills_every_worker_is_c
     root, rows = local
     subs, source = _write_class(tmp_path, dict(CLASS, zz_poison=(POISON, None)))
     stop, killed = threading.Event(), []
+    leftovers = set(glob.glob(os.path.join(tempfile.gettempdir(), "grading-*")))
     killer = threading.Thread(target=_killer, args=(client, {"slow/hw1": (3, 1), "zz_poison/hw1": (2, 9)}, stop, killed))
     killer.start()
     try:
@@ -171,6 +185,10 @@ def test_killed_workers_lose_nothing_and_a_notebook_that_kills_every_worker_is_c
         time.sleep(0.5)
     assert _sealed_kernels() == []
     client.wait_for_workers(2, timeout=60)  # the nannies started new worker processes
+    # the killed workers' copies of the submissions went with their folders (the new workers purged them)
+    folders = client.run(lambda dask_worker: os.path.dirname(dask_worker.local_directory))
+    assert not [p for d in set(folders.values()) for p in glob.glob(os.path.join(d, "*", "grading-*"))]
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "grading-*"))) <= leftovers
 
 
 def _start(cmd, log):

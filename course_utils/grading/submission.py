@@ -70,7 +70,7 @@ def run_task(task: dict) -> dict:
             return {"error": f"{socket.gethostname()} does not see {path} as the grader does (--files shared needs "
                              "a filesystem every worker shares; use --files send)", "answers": {}, "worker_fault": True}
         data = pack_submission(path)
-    scratch = tempfile.mkdtemp(prefix="grading-")
+    scratch = tempfile.mkdtemp(prefix="grading-", dir=_scratch_base())
     try:
         spec = {"notebook": unpack_submission(data, task["notebook"], scratch), "exercises": task["exercises"],
                 "token": "@@answers-" + secrets.token_hex(8) + "@@", "seeds": task["seeds"],
@@ -83,6 +83,17 @@ def run_task(task: dict) -> dict:
         shutil.rmtree(scratch, ignore_errors=True)
     report["host"], report["seconds"] = socket.gethostname(), time.monotonic() - t0
     return report
+
+
+def _scratch_base():
+    """Where a run's copy of the submission goes: on a Dask worker, the worker's own folder, which Dask removes
+    with the worker, and a killed worker's when the next one starts (a SIGKILL skips run_task's cleanup);
+    elsewhere the temporary folder."""
+    try:
+        from distributed import get_worker
+        return get_worker().local_directory
+    except (ImportError, ValueError):  # not in a Dask task
+        return None
 
 
 def run_submission(spec: dict) -> dict:
