@@ -21,7 +21,7 @@ import time
 import psutil
 import pytest
 import yaml
-from distributed import Client, LocalCluster, get_task_stream
+from distributed import Client, get_task_stream
 
 from course_utils.grading import classroom, cluster, submission
 from course_utils.grading.notebooks import nbgrader_metadata, student_version
@@ -88,23 +88,15 @@ def local(tmp_path_factory):
     return root, rows
 
 
-@pytest.fixture(scope="module", autouse=True)
-def environment_kept():
-    """Dask's nanny writes its workers' settings into the environment of the process that starts them
-    (distributed's pre-spawn-environ: OMP_NUM_THREADS=1 and MKL's and OpenBLAS's, os.environ.update before
-    each spawn): every kernel started later in the test run would then compute on one thread. Put it back."""
-    before = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(before)
-
-
 @pytest.fixture(scope="module")
 def client():
-    """A real Dask cluster: 2 worker processes of 1 thread each (the grader's settings, `cluster.connect`)."""
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address="127.0.0.1:0") as lc, Client(lc) as c:
-        c.run_on_scheduler(cluster._for_grading, tries=2)
+    """A real Dask cluster: 2 worker processes of 1 thread each, as `--cluster local` starts it (tests/conftest.py
+    checks it leaves this process's thread settings as they were, worker restarts included)."""
+    c = cluster.connect(cluster="local", workers=2, tries=2)
+    try:
         yield c
+    finally:
+        cluster.close(c)
 
 
 def _ran(task_stream):

@@ -46,7 +46,14 @@ def connect(scheduler=None, cluster=None, config=None, workers=2, tries=3):
             raise SystemExit(f"cannot reach the Dask scheduler at {scheduler}: {e}. Start one with `dask scheduler` "
                              "and workers with `dask worker ADDRESS --nthreads 1` (README, 'A large class')") from None
     elif cluster == "local":
-        client = Client(LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address="127.0.0.1:0"))
+        # Dask's nanny writes its workers' settings (distributed.nanny.pre-spawn-environ: OMP_NUM_THREADS=1, MKL's,
+        # OpenBLAS's) into the environment of this process before each spawn, so everything this process starts
+        # later (a kernel, a benchmark's notebook) would compute on one thread; the workers get them as their own
+        import dask
+        settings = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": {}}):
+            client = Client(LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address="127.0.0.1:0",
+                                         env={k: str(v) for k, v in settings.items()}))
     elif cluster in JOBQUEUE:
         settings = read_config(config, cluster)
         import dask_jobqueue
