@@ -49,13 +49,18 @@ RUN_ALL = "00_start_here.ipynb"
 _BUILTINS = set(dir(builtins))
 
 
-def _names(source, modules=()):
+def _tree(cell):
+    """A code cell's syntax tree (IPython's % and ! lines left out)."""
+    source = "".join(cell["source"])
+    return ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+
+
+def _names(tree, modules=()):
     """(defined, used) by a cell's code: names bound (assigned, imported, def, for, with) or changed in place
     (`x.attr = ...`, `x[i] = ...`, `x.method(...)` as a statement, unless x is one of `modules`: `plt.show()`
     changes no module), and names read."""
-    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
     defined, used = set(), set()
-    for node in ast.walk(ast.parse(code)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             (defined if isinstance(node.ctx, ast.Store) else used).add(node.id)
         elif isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
@@ -79,19 +84,14 @@ def panel_cells(cells, panel_call):
     """The indices of the code cells a panel needs: the cell that calls `panel_call` and, before it, every cell
     that binds or changes a name it reads, and so on back (a slice of the notebook by its names)."""
     panel = next(i for i, c in enumerate(cells) if c["cell_type"] == "code" and panel_call in "".join(c["source"]))
-    modules = set()
-    for c in cells:
-        if c["cell_type"] == "code":
-            code = "\n".join(line for line in "".join(c["source"]).splitlines() if not line.lstrip().startswith(("%", "!")))
-            modules |= {(a.asname or a.name).split(".")[0] for node in ast.walk(ast.parse(code))
-                        if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
-    defined, used = _names("".join(cells[panel]["source"]))
+    trees = {i: _tree(c) for i, c in enumerate(cells[:panel + 1]) if c["cell_type"] == "code"}
+    modules = {(a.asname or a.name).split(".")[0] for tree in trees.values() for node in ast.walk(tree)
+               if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
+    defined, used = _names(trees[panel])
     needed = used - defined
     chosen = [panel]
-    for i in range(panel - 1, -1, -1):
-        if cells[i]["cell_type"] != "code":
-            continue
-        defined, used = _names("".join(cells[i]["source"]), modules)
+    for i in sorted(trees, reverse=True)[1:]:
+        defined, used = _names(trees[i], modules)
         if defined & needed:
             chosen.append(i)
             needed |= used - defined  # what it reads from earlier cells (a name it binds itself is its own)
@@ -211,10 +211,9 @@ def _open(page, lab, name, workspace):
         no_news.first.click()  # JupyterLab's "get notified about news?" toast
 
 
-def _run_cells(page, lab, name, indices, timeout_s):
-    """Run these cells one by one as a person does: click the cell's prompt to select it, Ctrl+Enter, wait
-    until it has run (the first one tried again if the kernel never starts on it)."""
-    cells = json.loads((lab["dir"] / name).read_text())["cells"]
+def _run_cells(page, name, cells, indices, timeout_s):
+    """Run these of the notebook's `cells` one by one as a person does: click the cell's prompt to select it,
+    Ctrl+Enter, wait until it has run (the first one tried again if the kernel never starts on it)."""
     for n, i in enumerate(indices):
         cell = page.locator(".jp-Notebook .jp-Cell").nth(i)
         cell.scroll_into_view_if_needed()
@@ -243,7 +242,7 @@ def _open_and_run(page, lab, name, workspace, timeout_s, panel_call):
         _run_all(page, name, timeout_s)
     else:
         cells = json.loads((lab["dir"] / name).read_text())["cells"]
-        _run_cells(page, lab, name, panel_cells(cells, panel_call), timeout_s)
+        _run_cells(page, name, cells, panel_cells(cells, panel_call), timeout_s)
 
 
 def _errors_in_saved_notebook(page, path):
